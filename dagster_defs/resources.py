@@ -1,0 +1,76 @@
+"""Own the Dagster resources: migrata's settings and engines, and one dbt CLI resource per target."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import psycopg
+from clickhouse_connect.driver.client import Client
+from dagster import ConfigurableResource, InitResourceContext
+from dagster_dbt import DbtCliResource
+from pydantic import PrivateAttr
+
+from python_ops.db import connect
+from python_ops.dbt_project import PROJECT_DIR, dbt_env, dbt_executable, target_path
+from python_ops.engines import control
+from python_ops.settings import MigrataSettings, load_settings
+
+
+class MigrataResource(ConfigurableResource):
+    """migrata's settings and engines for one run.
+
+    The embedded Postgres is started for the run if it is down and stopped afterwards (left alone if it
+    was already up, as under `make dev`). ClickHouse clients are opened per use and closed at once, so
+    dbt subprocesses can open chDB's directory.
+    """
+
+    home: str | None = None
+
+    _settings: MigrataSettings | None = PrivateAttr(default=None)
+
+    @contextlib.contextmanager
+    def yield_for_execution(self, context: InitResourceContext) -> Iterator[MigrataResource]:
+        self._settings = load_settings(**({"home": self.home} if self.home else {}))
+        with control.running(self._settings):
+            os.environ.update(dbt_env(self._settings))  # read by profiles.yml in dbt subprocesses
+            yield self
+
+    @property
+    def settings(self) -> MigrataSettings:
+        if self._settings is None:
+            self._settings = load_settings(**({"home": self.home} if self.home else {}))
+        return self._settings
+
+    @property
+    def dsn(self) -> str:
+        return control.postgres_dsn(self.settings)
+
+    def connect(self) -> psycopg.Connection:
+        return connect(self.dsn)
+
+    @contextlib.contextmanager
+    def clickhouse(self) -> Iterator[Client]:
+        with control.clickhouse(self.settings) as client:
+            yield client
+
+
+def dbt_resource(target: str) -> DbtCliResource:
+    return DbtCliResource(
+        project_dir=str(PROJECT_DIR),
+        profiles_dir=str(PROJECT_DIR),
+        target=target,
+        dbt_executable=dbt_executable(),
+    )
+
+
+def build_resources() -> dict[str, object]:
+    return {
+        "migrata": MigrataResource(),
+        "dbt_postgres": dbt_resource("postgres"),
+        "dbt_clickhouse": dbt_resource("clickhouse"),
+    }
+
+
+__all__ = ["MigrataResource", "build_resources", "target_path"]

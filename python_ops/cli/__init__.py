@@ -1,0 +1,1 @@
+"""Own the `migrata` command line: the only package that imports typer and rich."""

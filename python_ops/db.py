@@ -1,0 +1,30 @@
+"""Own Postgres connections: one function that opens psycopg connections with a clear error."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from python_ops.errors import EngineError
+
+
+def describe_dsn(dsn: str) -> str:
+    """Return `user@host:port/db` for messages: never the password."""
+    parts = conninfo_to_dict(dsn)
+    host = parts.get("host", "localhost")
+    port = parts.get("port", "5432")
+    return f"{parts.get('user', '')}@{host}:{port}/{parts.get('dbname', '')}"
+
+
+def connect(dsn: str, *, autocommit: bool = False, application_name: str = "migrata") -> psycopg.Connection:
+    """Open a connection; a refused or unknown server becomes an `EngineError` naming where it looked."""
+    try:
+        return psycopg.connect(
+            dsn, autocommit=autocommit, application_name=application_name, connect_timeout=10
+        )
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise EngineError(
+            f"cannot connect to Postgres at {describe_dsn(dsn)}: {reason}",
+            hint="start the embedded server with `migrata engines up`, or fix MIGRATA_POSTGRES__DSN",
+        ) from None

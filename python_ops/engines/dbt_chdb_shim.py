@@ -1,0 +1,81 @@
+"""Give dbt-clickhouse 1.10 a `chdb` driver: in-process ClickHouse for `dbt build --target clickhouse`.
+
+dbt-clickhouse knows the drivers `http` and `native`. With `driver: chdb` in a profile, the client
+below opens chDB at the profile's `host` (a directory) instead. The `.pth` file installed with
+migrata calls `install()` in every interpreter of the environment; `install()` only registers an
+import hook, so interpreters that never import dbt-clickhouse pay nothing. Upstream
+dbt-clickhouse PR #693 adds this driver: delete this module once a release has it.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import sys
+from types import ModuleType
+
+_TARGET = "dbt.adapters.clickhouse.connections"
+
+
+def _patch(connections: ModuleType) -> None:
+    import clickhouse_connect
+    from dbt.adapters.clickhouse import dbclient
+    from dbt.adapters.clickhouse.httpclient import ChHttpClient
+
+    if getattr(dbclient.get_db_client, "_migrata_chdb", False):
+        return
+    original = dbclient.get_db_client
+
+    class ChChdbClient(ChHttpClient):
+        """dbt-clickhouse's HTTP client, talking to chDB in-process instead of a server."""
+
+        def _create_client(self, credentials):  # type: ignore[no-untyped-def]
+            return clickhouse_connect.get_client(
+                interface="chdb", path=credentials.host, settings=self._conn_settings
+            )
+
+        def close(self) -> None:
+            self._client.close()
+
+    def get_db_client(credentials):  # type: ignore[no-untyped-def]
+        if credentials.driver == "chdb":
+            return ChChdbClient(credentials)
+        return original(credentials)
+
+    get_db_client._migrata_chdb = True  # type: ignore[attr-defined]
+    dbclient.get_db_client = get_db_client
+    connections.get_db_client = get_db_client  # bound by `from … import` at its import
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    """Patch dbt-clickhouse's connection module right after it is first imported."""
+
+    def find_spec(self, fullname, path, target=None):  # type: ignore[no-untyped-def]
+        if fullname != _TARGET:
+            return None
+        sys.meta_path.remove(self)
+        try:
+            import importlib.util
+
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        original_exec = loader.exec_module  # type: ignore[union-attr]
+
+        def exec_module(module: ModuleType) -> None:
+            original_exec(module)
+            _patch(module)
+
+        loader.exec_module = exec_module  # type: ignore[method-assign,union-attr]
+        return spec
+
+
+def install() -> None:
+    """Register the import hook once; patch at once if dbt-clickhouse is already imported."""
+    if _TARGET in sys.modules:
+        _patch(sys.modules[_TARGET])
+        return
+    if not any(isinstance(finder, _Finder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _Finder())

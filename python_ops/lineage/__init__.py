@@ -1,0 +1,1 @@
+"""Own lineage: OpenLineage events → normalized tables → denormalized, monthly-partitioned tables."""

@@ -1,0 +1,201 @@
+"""Own migrata's configuration: one `MigrataSettings`, read from `MIGRATA_*` env vars and `.env`.
+
+Nested values use `__`: `MIGRATA_POSTGRES__DSN`, `MIGRATA_ARCHIVE__BATCH_SIZE`. Defaults come from the
+seed documents. Settings are read only at the edges (CLI callback, Dagster resources) and passed to
+operations as plain arguments.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from python_ops.errors import ConfigError
+
+DEFAULT_PG_PORT = 55432
+
+
+class PostgresSettings(BaseModel):
+    """Where Postgres is: a DSN for any server, or the embedded server under `home`."""
+
+    dsn: str | None = Field(
+        default=None, description="libpq DSN/URI of an existing server; when set, nothing is started."
+    )
+    port: int = Field(default=DEFAULT_PG_PORT, ge=1, le=65535, description="TCP port of the embedded server.")
+    database: str = Field(default="migrata", description="Database the embedded server creates and uses.")
+    user: str = "postgres"
+
+    @field_validator("dsn")
+    @classmethod
+    def _dsn_parses(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            conninfo_to_dict(value)
+        except Exception as exc:  # psycopg raises ProgrammingError with libpq's reason
+            raise ValueError(f"cannot parse the Postgres DSN: {exc}") from None
+        return value
+
+
+class ClickHouseSettings(BaseModel):
+    """Where ClickHouse is: an HTTP URL for any server, or chDB in-process under `home`."""
+
+    url: str | None = Field(
+        default=None,
+        description="http(s)://user:password@host:8123 of a ClickHouse server; when unset chDB is used.",
+    )
+    database: str = Field(default="migrata", description="ClickHouse database migrata writes to.")
+    pg_collection: str = Field(
+        default="migrata_pg",
+        description="Named collection holding the Postgres credentials for postgresql().",
+    )
+    pg_host_from_clickhouse: str | None = Field(
+        default=None, description="Postgres host as the ClickHouse server sees it (default: the DSN's host)."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_http(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(
+                "must start with http:// or https:// (for example http://default:@localhost:8123)"
+            )
+        return value
+
+
+class DbtSettings(BaseModel):
+    """How dbt is invoked."""
+
+    threads: int = Field(default=2, ge=1)
+
+
+class LineageSettings(BaseModel):
+    """Lineage backfill and refresh (seed 000: chunk size 10000, auto-backfill up to 100K runs)."""
+
+    chunk_size: int = Field(default=10_000, ge=1)
+    auto_backfill_max_runs: int = Field(default=100_000, ge=0)
+    premake_months: int = Field(default=3, ge=0)
+
+
+class ArchiveTable(BaseModel):
+    """One archived table: adding a table to the archive is one entry of this kind."""
+
+    name: str
+    id_column: str = "id"
+    time_column: str = "created_at"
+    dataset_column: str = "dataset_id"
+
+
+def _default_archive_tables() -> list[ArchiveTable]:
+    return [
+        ArchiveTable(name="dataset_access_audit", time_column="accessed_at"),
+        ArchiveTable(name="lifecycle_audit_log", time_column="created_at"),
+        ArchiveTable(name="lifecycle_job_runs", time_column="started_at"),
+    ]
+
+
+class ArchiveSettings(BaseModel):
+    """Postgres → ClickHouse archive (seed 004 defaults)."""
+
+    enabled: bool = True
+    batch_size: int = Field(default=10_000, ge=1)
+    max_age_hours: float = Field(default=168, ge=0)
+    grace_period_hours: float = Field(default=24, ge=0)
+    target_table: str = "migrated_data"
+    watermark_table: str = "migration_watermarks"
+    transport: Literal["pull", "push"] = "pull"
+    schedule: str = Field(default="*/5 * * * *", description="Cron schedule of the archive job.")
+    tables: list[ArchiveTable] = Field(default_factory=_default_archive_tables)
+
+
+class ParquetSettings(BaseModel):
+    """Cached parquet footers (seed 001) and the object storage holding their files."""
+
+    table: str = "partition_metadata"
+    path_column: str = "file_path"
+    metadata_column: str = "metadata"
+    storage_url: str | None = Field(
+        default=None,
+        description="Object storage root: a local directory or s3://bucket/prefix (default: home/objects).",
+    )
+    s3_endpoint: str | None = None
+    batch_size: int = Field(default=500, ge=1)
+    workers: int = Field(default=8, ge=1)
+
+
+class PartitionsSettings(BaseModel):
+    """Partition maintenance and repartitioning (seeds 000 V83/V85, 002)."""
+
+    batch_size: int = Field(default=10_000, ge=1)
+    backup_retention_days: int = Field(default=7, ge=0)
+    lock_timeout_ms: int = Field(default=2_000, ge=1)
+
+
+class MigrationsSettings(BaseModel):
+    """The migration system (seed 003): heavy data migrations above the threshold skip themselves."""
+
+    heavy_threshold_rows: int = Field(default=100_000, ge=0)
+    chunk_size: int = Field(default=10_000, ge=1)
+
+
+class MigrataSettings(BaseSettings):
+    """All of migrata's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MIGRATA_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    home: Path = Field(
+        default=Path(".migrata"), description="Data directory of the embedded engines and state."
+    )
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+    dbt: DbtSettings = Field(default_factory=DbtSettings)
+    lineage: LineageSettings = Field(default_factory=LineageSettings)
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
+    parquet: ParquetSettings = Field(default_factory=ParquetSettings)
+    partitions: PartitionsSettings = Field(default_factory=PartitionsSettings)
+    migrations: MigrationsSettings = Field(default_factory=MigrationsSettings)
+
+    @field_validator("home")
+    @classmethod
+    def _home_absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @cached_property
+    def pg_data_dir(self) -> Path:
+        return self.home / "postgres"
+
+    @cached_property
+    def chdb_path(self) -> Path:
+        return self.home / "chdb"
+
+    @property
+    def embedded_postgres(self) -> bool:
+        return self.postgres.dsn is None
+
+    @property
+    def embedded_clickhouse(self) -> bool:
+        return self.clickhouse.url is None
+
+
+def load_settings(**overrides: object) -> MigrataSettings:
+    """Read settings from the environment and `.env`; turn validation errors into one clear message."""
+    try:
+        return MigrataSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = "__".join(str(p) for p in first["loc"]).upper()
+        env_name = f"MIGRATA_{where}" if where else "MIGRATA_*"
+        raise ConfigError(
+            f"invalid setting {env_name}: {first['msg']}",
+            hint=f"fix {env_name} in the environment or .env",
+        ) from None
