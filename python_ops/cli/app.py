@@ -6,17 +6,55 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from python_ops import __version__
 from python_ops.cli.output import err
 from python_ops.errors import MigrataError
 from python_ops.settings import MigrataSettings, load_settings
 
+
+class MigrataGroup(TyperGroup):
+    """The root group; its `invoke` is the CLI's single error handler.
+
+    A `MigrataError` becomes one red line plus a hint and the error's exit code (1 failure,
+    2 usage/precondition); anything unexpected becomes one line and exit 1 (`--debug` shows the traceback).
+    """
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors keep click's own message
+            raise
+        except MigrataError as exc:
+            if _debug(ctx):
+                raise
+            err.print(f"[red]error:[/red] {escape(exc.message)}")
+            if exc.hint:
+                err.print(f"[dim]hint: {escape(exc.hint)}[/dim]")
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("[red]interrupted[/red]")
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if _debug(ctx):
+                raise
+            err.print(f"[red]error:[/red] {escape(type(exc).__name__)}: {escape(first_line(exc))}")
+            err.print("[dim]hint: run again with --debug for the traceback[/dim]")
+            raise typer.Exit(1) from None
+
+
+def _debug(ctx: typer.Context) -> bool:
+    return (isinstance(ctx.obj, AppState) and ctx.obj.debug) or "--debug" in sys.argv
+
+
 app = typer.Typer(
     name="migrata",
+    cls=MigrataGroup,
     help="Migrate and maintain a Postgres-backed metadata store safely: lineage, archive, parquet repair, "
     "partitions, migrations.",
     no_args_is_help=True,
@@ -71,6 +109,9 @@ def _register() -> None:
 
     app.add_typer(engines.app, name="engines")
     app.add_typer(migrate.app, name="migrate")
+    from python_ops.cli import lineage
+
+    app.add_typer(lineage.app, name="lineage")
     app.command(epilog="Example: migrata demo")(demo.demo)
 
 
@@ -83,30 +124,5 @@ def first_line(exc: BaseException) -> str:
 
 
 def main() -> None:
-    """Run the CLI; print one red line plus a hint for a `MigrataError`, with its exit code."""
-    debug = "--debug" in sys.argv
-    try:
-        app(standalone_mode=False)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except MigrataError as exc:
-        if debug:
-            raise
-        err.print(f"[red]error:[/red] {escape(exc.message)}")
-        if exc.hint:
-            err.print(f"[dim]hint: {escape(exc.hint)}[/dim]")
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        err.print("[red]aborted[/red]")
-        sys.exit(130)
-    except Exception as exc:  # click's usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if debug:
-            raise
-        err.print(f"[red]error:[/red] {escape(type(exc).__name__)}: {escape(first_line(exc))}")
-        err.print("[dim]hint: run again with --debug for the traceback[/dim]")
-        sys.exit(1)
+    """Entry point of the `migrata` console script."""
+    app()

@@ -110,7 +110,7 @@ class EmbeddedPostgres:
         pid_file = self.data_dir / "postmaster.pid"
         try:
             lines = pid_file.read_text().splitlines()
-        except (FileNotFoundError, PermissionError):
+        except OSError:  # missing, unreadable, or a file where a directory should be
             return None
         try:
             return int(lines[0]), int(lines[3])
@@ -198,7 +198,10 @@ class EmbeddedPostgres:
     def _pg(self, command, args: list[str]) -> str:  # type: ignore[no-untyped-def]
         kwargs: dict[str, object] = {"cwd": str(self.root), "timeout": 120}
         if self._run_as:
-            kwargs["user"] = self._run_as
+            # drop root's group and supplementary groups too: on root-owned directories the group bits,
+            # not the "other" bits, would apply to a process that kept gid 0
+            account = pwd.getpwnam(self._run_as)
+            kwargs |= {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
         return command(args, pgdata=self.data_dir, **kwargs)
 
     def _prepare_root(self) -> None:
