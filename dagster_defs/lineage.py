@@ -1,33 +1,123 @@
-"""Own the lineage assets that are not dbt models."""
+"""Own the lineage assets that are not plain dbt views: sample ingestion, the monthly-partitioned
+incremental dbt models, and the sensor that refreshes them when new events arrive.
+"""
 
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from dagster import AssetKey, Config, MaterializeResult, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSelection,
+    AssetSpec,
+    BackfillPolicy,
+    Config,
+    MaterializeResult,
+    MonthlyPartitionsDefinition,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    multi_asset,
+    sensor,
+)
+from dagster_dbt import DbtCliResource, dbt_assets
 
+from dagster_defs.dbt import _manifest, translator
 from dagster_defs.resources import MigrataResource
-from python_ops.lineage.raw import store_raw
+from python_ops.lineage.changes import changes_since
+from python_ops.lineage.ingest import ingest_events
+from python_ops.lineage.refresh import MODELS, dbt_vars
 from python_ops.lineage.sample import food_delivery_events
+
+# one partition per month of run_date; the current month is included while it is still filling
+monthly = MonthlyPartitionsDefinition(start_date="2020-01-01", end_offset=1)
+REFRESH_TAG = "migrata/lineage_refresh"  # "incremental": only changed runs of the month; else rebuild it
+
+STORE_TABLES = (
+    "lineage_events_raw",
+    "lineage_namespaces",
+    "lineage_jobs",
+    "lineage_datasets",
+    "lineage_runs",
+    "lineage_run_inputs",
+    "lineage_run_outputs",
+)
 
 
 class SampleEventsConfig(Config):
     template: str | None = None
 
 
-@asset(key=AssetKey(["lineage", "lineage_events_raw"]), group_name="lineage")
-def lineage_events_raw(config: SampleEventsConfig, migrata: MigrataResource) -> MaterializeResult:
-    """Load the food_delivery sample OpenLineage events into the raw event table (idempotent)."""
-    from pathlib import Path
-
+@multi_asset(
+    specs=[AssetSpec(AssetKey(["lineage", t]), group_name="lineage") for t in STORE_TABLES],
+    name="lineage_sample_events",
+    can_subset=True,  # one ingestion writes every table; a subset just reports fewer of them
+)
+def lineage_sample_events(
+    context: AssetExecutionContext, config: SampleEventsConfig, migrata: MigrataResource
+) -> Iterator[MaterializeResult]:
+    """Ingest the food_delivery sample OpenLineage events into the raw and normalized tables (idempotent)."""
     events = food_delivery_events(Path(config.template) if config.template else None)
     with migrata.connect() as conn:
-        new = store_raw(conn, events)
-        total = conn.execute("SELECT count(*) FROM lineage_events_raw").fetchone()[0]  # type: ignore[index]
-    return MaterializeResult(
-        metadata={"events_received": len(events), "events_new": new, "events_total": total}
-    )
+        result = ingest_events(conn, events)
+        conn.commit()
+    for table in STORE_TABLES:
+        if AssetKey(["lineage", table]) not in context.selected_asset_keys:
+            continue
+        yield MaterializeResult(
+            asset_key=AssetKey(["lineage", table]),
+            metadata={"events_received": result.received, "events_new": result.stored},
+        )
 
 
-assets = [lineage_events_raw]
+@dbt_assets(
+    manifest=_manifest("postgres"),
+    dagster_dbt_translator=translator,
+    name="lineage_denormalized_models",
+    select=" ".join(MODELS),
+    partitions_def=monthly,
+    backfill_policy=BackfillPolicy.single_run(),  # a month range is one dbt run over the whole window
+)
+def lineage_denormalized_models(
+    context: AssetExecutionContext, dbt_postgres: DbtCliResource, migrata: MigrataResource
+) -> Iterator[Any]:
+    """Build the monthly-partitioned denormalized lineage tables of the partition window, with gates."""
+    window = context.partition_time_window
+    rebuild = context.run.tags.get(REFRESH_TAG) != "incremental"
+    values = dbt_vars(window.start.date(), window.end.date(), rebuild=rebuild)
+    yield from dbt_postgres.cli(["build", "--vars", json.dumps(values)], context=context).stream()
+
+
+@sensor(
+    name="lineage_new_events_sensor",
+    asset_selection=AssetSelection.assets(lineage_denormalized_models),
+    minimum_interval_seconds=30,
+)
+def lineage_new_events_sensor(context: SensorEvaluationContext, migrata: MigrataResource) -> Any:
+    """Refresh the denormalized lineage months whose runs got new events (cursor: newest received_at)."""
+    cursor = datetime.fromisoformat(context.cursor) if context.cursor else None
+    with migrata.connect() as conn:
+        changes = changes_since(conn, cursor)
+    if not changes.events or changes.cursor is None:
+        return SkipReason("no new lineage events")
+    keys = set(monthly.get_partition_keys())
+    requests = [
+        RunRequest(
+            run_key=f"{changes.cursor.isoformat()}:{month.isoformat()}",
+            partition_key=month.isoformat(),
+            tags={REFRESH_TAG: "incremental"},
+        )
+        for month in changes.months
+        if month.isoformat() in keys
+    ]
+    return SensorResult(run_requests=requests, cursor=changes.cursor.isoformat())
+
+
+assets = [lineage_sample_events, lineage_denormalized_models]
 asset_checks: list[Any] = []
 schedules: list[Any] = []
-sensors: list[Any] = []
+sensors = [lineage_new_events_sensor]

@@ -86,19 +86,25 @@ class LineageSettings(BaseModel):
 
 
 class ArchiveTable(BaseModel):
-    """One archived table: adding a table to the archive is one entry of this kind."""
+    """One archived table: adding a table to the archive is one entry of this kind.
+
+    The table needs a text/uuid/integer id, a dataset column and a NOT NULL timestamptz time column
+    (indexed together with the dataset column); the payload column joins the id and time in the
+    Postgres-vs-ClickHouse checksum.
+    """
 
     name: str
     id_column: str = "id"
     time_column: str = "created_at"
     dataset_column: str = "dataset_id"
+    payload_column: str = "payload"
 
 
 def _default_archive_tables() -> list[ArchiveTable]:
     return [
-        ArchiveTable(name="dataset_access_audit", time_column="accessed_at"),
-        ArchiveTable(name="lifecycle_audit_log", time_column="created_at"),
-        ArchiveTable(name="lifecycle_job_runs", time_column="started_at"),
+        ArchiveTable(name="dataset_access_audit", time_column="accessed_at", payload_column="metadata"),
+        ArchiveTable(name="lifecycle_audit_log", time_column="created_at", payload_column="payload"),
+        ArchiveTable(name="lifecycle_job_runs", time_column="created_at", payload_column="metadata"),
     ]
 
 
@@ -106,12 +112,19 @@ class ArchiveSettings(BaseModel):
     """Postgres → ClickHouse archive (seed 004 defaults)."""
 
     enabled: bool = True
-    batch_size: int = Field(default=10_000, ge=1)
+    batch_size: int = Field(default=10_000, ge=1, description="Rows per cleanup delete transaction.")
     max_age_hours: float = Field(default=168, ge=0)
     grace_period_hours: float = Field(default=24, ge=0)
-    target_table: str = "migrated_data"
+    target_table: str = Field(default="migrated_data", description="ClickHouse view over all archived rows.")
     watermark_table: str = "migration_watermarks"
-    transport: Literal["pull", "push"] = "pull"
+    transport: Literal["pull", "push"] = Field(
+        default="pull",
+        description="pull: ClickHouse reads Postgres with postgresql(); push: migrata streams COPY → Arrow.",
+    )
+    copy_batch_rows: int = Field(
+        default=2_000_000, ge=1, description="Rows per copy slice (a set-based INSERT; one checkpoint each)."
+    )
+    push_chunk_rows: int = Field(default=250_000, ge=1, description="Rows per Arrow insert on the push path.")
     schedule: str = Field(default="*/5 * * * *", description="Cron schedule of the archive job.")
     tables: list[ArchiveTable] = Field(default_factory=_default_archive_tables)
 
@@ -126,7 +139,15 @@ class ParquetSettings(BaseModel):
         default=None,
         description="Object storage root: a local directory or s3://bucket/prefix (default: home/objects).",
     )
-    s3_endpoint: str | None = None
+    s3_endpoint: str | None = Field(
+        default=None, description="http(s)://host:port of an S3-compatible endpoint (credentials: AWS_* env)."
+    )
+    s3_region: str = "us-east-1"
+    s3_timeout_s: float = Field(default=5.0, gt=0, description="Connect/request timeout of S3 calls.")
+    s3_max_attempts: int = Field(default=3, ge=1, description="Attempts per S3 request before giving up.")
+    updated_at_column: str | None = Field(
+        default="updated_at", description="Column stamped on repair; empty when the store has none."
+    )
     batch_size: int = Field(default=500, ge=1)
     workers: int = Field(default=8, ge=1)
 
@@ -137,13 +158,30 @@ class PartitionsSettings(BaseModel):
     batch_size: int = Field(default=10_000, ge=1)
     backup_retention_days: int = Field(default=7, ge=0)
     lock_timeout_ms: int = Field(default=2_000, ge=1)
+    list_partitions: int = Field(default=100, ge=2, description="LIST partition count of repartition.")
+    interval: Literal["month", "week", "day"] = "month"
+    premake: int = Field(default=4, ge=0, description="Partitions kept ready ahead of the current one.")
+    assume_free_bytes: int | None = Field(
+        default=None,
+        description="Free disk of a remote server's data directory (the pre-check cannot see it from here).",
+    )
+    maintenance_schedule: str = Field(default="15 3 * * *", description="Cron of partitions_daily_schedule.")
 
 
 class MigrationsSettings(BaseModel):
     """The migration system (seed 003): heavy data migrations above the threshold skip themselves."""
 
-    heavy_threshold_rows: int = Field(default=100_000, ge=0)
-    chunk_size: int = Field(default=10_000, ge=1)
+    heavy_threshold_rows: int = Field(
+        default=100_000, ge=0, description="Data migrations estimating more rows are deferred to run-pending."
+    )
+    chunk_size: int = Field(default=10_000, ge=1, description="Rows per chunk of a data migration.")
+    lock_timeout_s: float = Field(
+        default=60.0, ge=0, description="How long a second migrator waits for the advisory lock."
+    )
+    scratch_admin_dsn: str | None = Field(
+        default=None,
+        description="Server where `migrate check` creates its scratch database (default: the repository's).",
+    )
 
 
 class MigrataSettings(BaseSettings):

@@ -112,6 +112,17 @@ def _register() -> None:
     from python_ops.cli import lineage
 
     app.add_typer(lineage.app, name="lineage")
+    from python_ops.cli import parquet
+
+    app.add_typer(parquet.app, name="parquet")
+    from python_ops.cli import archive
+
+    app.add_typer(archive.app, name="archive")
+    from python_ops.cli import backups, partitions, repartition
+
+    app.add_typer(partitions.app, name="partitions")
+    app.add_typer(repartition.app, name="repartition")
+    app.add_typer(backups.app, name="backups")
     app.command(epilog="Example: migrata demo")(demo.demo)
 
 

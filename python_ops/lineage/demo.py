@@ -1,32 +1,56 @@
-"""Own the lineage part of the demo: what the raw events became in Postgres and ClickHouse."""
+"""Own the lineage part of the demo: food_delivery events → normalized store → denormalized tables → graph."""
 
 from __future__ import annotations
 
 from python_ops.db import connect
 from python_ops.demo import Section
 from python_ops.engines import control
+from python_ops.lineage.backfill import backfill
+from python_ops.lineage.graph import lineage_graph
+from python_ops.lineage.ingest import ingest_events
+from python_ops.lineage.sample import food_delivery_events
 from python_ops.settings import MigrataSettings
+
+GRAPH_NODE = "dataset:food_delivery:public.delivery_7_days"
 
 
 def prepare(settings: MigrataSettings) -> None:
-    """Nothing to prepare: the `lineage_events_raw` asset loads the food_delivery events."""
+    """Ingest the food_delivery events (idempotent) and backfill the denormalized tables from them."""
+    dsn = control.postgres_dsn(settings)
+    with connect(dsn) as conn:
+        ingest_events(conn, food_delivery_events())
+        conn.commit()
+    backfill(dsn)
 
 
 def report(settings: MigrataSettings) -> Section:
     with connect(control.postgres_dsn(settings)) as conn:
-        raw, staged = conn.execute(
-            "SELECT (SELECT count(*) FROM lineage_events_raw), (SELECT count(*) FROM stg_lineage__events_raw)"
-        ).fetchone()  # type: ignore[misc]
-        jobs = conn.execute("SELECT count(DISTINCT job_name) FROM lineage_events_raw").fetchone()[0]  # type: ignore[index]
-    with control.clickhouse(settings) as ch:
-        archived = ch.command("SELECT count() FROM openlineage_events FINAL")
+        row = conn.execute(
+            """SELECT (SELECT count(*) FROM lineage_events_raw), (SELECT count(*) FROM lineage_jobs),
+                      (SELECT count(*) FROM lineage_datasets), (SELECT count(*) FROM lineage_runs),
+                      (SELECT count(*) FROM run_lineage_denormalized),
+                      (SELECT count(*) FROM run_parent_lineage_denormalized),
+                      (SELECT count(*) FROM pg_inherits
+                        WHERE inhparent = 'run_lineage_denormalized'::regclass)"""
+        ).fetchone()
+        assert row is not None
+        graph = lineage_graph(conn, GRAPH_NODE, 3, "up")
+    events, jobs, datasets, runs, rld, rpld, partitions = row
+    rows: list[list[object]] = [
+        ["lineage_events_raw", events],
+        ["lineage_jobs / lineage_datasets", f"{jobs} / {datasets}"],
+        ["lineage_runs", runs],
+        [f"run_lineage_denormalized ({partitions} partitions incl. default)", rld],
+        ["run_parent_lineage_denormalized", rpld],
+    ]
+    rows += [
+        [f"graph edge (up from {GRAPH_NODE}, depth 3)", f"{e['source']} → {e['target']}"]
+        for e in graph["edges"]
+    ]
     return Section(
         "lineage (food_delivery sample)",
-        ["table", "engine", "rows"],
-        [
-            ["lineage_events_raw", "postgres", raw],
-            ["stg_lineage__events_raw (dbt view)", "postgres", staged],
-            ["openlineage_events (dbt incremental)", "clickhouse", archived],
-        ],
-        f"{raw} events from {jobs} jobs",
+        ["what", "value"],
+        rows,
+        f"{events} events → {runs} runs, all {rld} denormalized; lineage graph of "
+        f"{len(graph['nodes'])} nodes and {len(graph['edges'])} edges read from run_lineage_denormalized",
     )

@@ -17,9 +17,19 @@ from psycopg.types.json import Jsonb
 _NAMESPACE = uuid.UUID("6f1c1f2e-8a4b-4e0c-9a55-2b7f0f0c1a11")
 
 
+def canonical_json(event: dict[str, Any]) -> str:
+    """The event as compact JSON with sorted keys: equal events give equal text."""
+    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def key_of(text: str) -> uuid.UUID:
+    """Id of an event given its canonical JSON."""
+    return uuid.uuid5(_NAMESPACE, text)
+
+
 def event_key(event: dict[str, Any]) -> uuid.UUID:
     """Deterministic id of an event: the same content gives the same id."""
-    return uuid.uuid5(_NAMESPACE, json.dumps(event, sort_keys=True, separators=(",", ":")))
+    return key_of(canonical_json(event))
 
 
 def store_raw(conn: psycopg.Connection, events: Iterable[dict[str, Any]]) -> int:

@@ -1,61 +1,240 @@
 """Own the Python API of migrations: a migration is a callable given only a repository URI.
 
-The URI is a Postgres DSN, or `embedded` for the embedded server of the current settings.
+The URI is a Postgres DSN, or `embedded` for the embedded server of the current settings. The CLI,
+Dagster and tests all call these functions.
 """
 
 from __future__ import annotations
 
-from alembic import command
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, pool
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from python_ops.migrations.config import alembic_config, component_dirs, sqlalchemy_url
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from python_ops.db import connect
+from python_ops.errors import ConfigError, PreconditionError
+from python_ops.migrations import drift
+from python_ops.migrations import pending as pending_store
+from python_ops.migrations.apply import run_steps
+from python_ops.migrations.config import alembic_config
+from python_ops.migrations.drift import DriftReport
+from python_ops.migrations.graph import Graph, load_graph
+from python_ops.migrations.lock import DEFAULT_TIMEOUT_S, migration_lock
+from python_ops.migrations.models import (
+    ComponentStatus,
+    MigrationPlan,
+    MigrationResult,
+    RevisionInfo,
+    StatusReport,
+)
+from python_ops.migrations.plan import (
+    applied_revisions,
+    current_by_component,
+    normalize_target,
+    plan,
+    read_heads,
+)
+from python_ops.runner import ProgressCallback
 
 
 def resolve_uri(repository_uri: str) -> str:
     """Map `embedded` to the embedded server's DSN; any other value is a DSN already."""
+    if not repository_uri:
+        raise ConfigError("no repository URI given", hint="pass a Postgres DSN or 'embedded'")
     if repository_uri == "embedded":
         from python_ops.engines.control import postgres_dsn
         from python_ops.settings import load_settings
 
         return postgres_dsn(load_settings())
+    try:
+        conninfo_to_dict(repository_uri)
+    except psycopg.Error as exc:
+        raise ConfigError(
+            f"cannot parse the repository URI: {str(exc).strip()}", hint="use a Postgres DSN or 'embedded'"
+        ) from None
     return repository_uri
 
 
+@contextmanager
+def _session(repository_uri: str) -> Iterator[tuple[str, Graph, psycopg.Connection]]:
+    """Load the graph first (a broken tree or plugin fails before any connection), then connect."""
+    graph = load_graph()
+    dsn = resolve_uri(repository_uri)
+    with connect(dsn, autocommit=True) as conn:
+        yield dsn, graph, conn
+
+
 def components() -> list[str]:
-    return list(component_dirs())
-
-
-def migrate(repository_uri: str, target: str = "heads", **placeholders: str) -> None:
-    """Upgrade the repository at `repository_uri` to `target` (`heads`, `COMPONENT`, `COMPONENT@REV`)."""
-    dsn = resolve_uri(repository_uri)
-    if target in components():
-        target = f"{target}@head"
-    command.upgrade(alembic_config(dsn, placeholders={k: str(v) for k, v in placeholders.items()}), target)
-
-
-def downgrade(repository_uri: str, target: str) -> None:
-    """Downgrade to `target` (`COMPONENT@base`, `COMPONENT@REV`, or a relative `COMPONENT@-1`)."""
-    dsn = resolve_uri(repository_uri)
-    command.downgrade(alembic_config(dsn), target)
+    """Every component with a version tree: migrata's own and installed plugins'."""
+    return load_graph().components
 
 
 def current(repository_uri: str) -> dict[str, str | None]:
     """Current revision of each component (None where the component is not installed)."""
+    with _session(repository_uri) as (_dsn, graph, conn):
+        return current_by_component(graph, read_heads(conn))
+
+
+def status(repository_uri: str) -> StatusReport:
+    """Each component's current revision, head and pending count, plus recorded data migrations."""
+    with _session(repository_uri) as (_dsn, graph, conn):
+        heads = read_heads(conn)
+        cur = current_by_component(graph, heads)
+        rows = []
+        for component in graph.components:
+            revs = graph.component_revisions(component)
+            ids = [r.revision for r in revs]
+            at = ids.index(cur[component]) + 1 if cur.get(component) in ids else 0
+            todo = revs[at:]
+            rows.append(
+                ComponentStatus(
+                    component,
+                    cur.get(component),
+                    graph.head(component),
+                    len(todo),
+                    sum(r.online_safe is False for r in todo) if at else 0,
+                )
+            )
+        data = [p.as_dict() for p in pending_store.load(conn)]
+    return StatusReport(rows, data)
+
+
+def plan_upgrade(repository_uri: str, target: str = "heads") -> MigrationPlan:
+    """What `migrate(repository_uri, target)` would run, in order, with declarations and estimates."""
+    with _session(repository_uri) as (_dsn, graph, conn):
+        planned, _ = plan(graph, read_heads(conn), target, "upgrade", conn)
+        return planned
+
+
+def plan_downgrade(repository_uri: str, target: str) -> MigrationPlan:
+    """What `downgrade(repository_uri, target)` would run, in order."""
+    with _session(repository_uri) as (_dsn, graph, conn):
+        planned, _ = plan(graph, read_heads(conn), target, "downgrade", conn)
+        return planned
+
+
+def _refuse_downtime(planned: MigrationPlan) -> None:
+    blocked = planned.needs_downtime
+    if blocked:
+        listed = ", ".join(f"{s.info.revision} ({s.info.component}: {s.info.message})" for s in blocked)
+        raise PreconditionError(
+            f"{len(blocked)} revisions need downtime: {listed}; nothing was applied",
+            hint="stop the services using the repository and run again with --allow-downtime",
+        )
+
+
+def migrate(
+    repository_uri: str,
+    target: str = "heads",
+    *,
+    allow_downtime: bool = False,
+    stop_before_downtime: bool = False,
+    dry_run: bool = False,
+    on_progress: ProgressCallback | None = None,
+    lock_timeout_s: float = DEFAULT_TIMEOUT_S,
+    **placeholders: object,
+) -> MigrationResult:
+    """Upgrade the repository at `repository_uri` to `target` (`heads`, `COMPONENT`, `COMPONENT@REV`).
+
+    Placeholders (`chunk_size=50000`, `heavy_threshold=…`) reach the revisions. A revision that needs
+    downtime is refused (before anything runs) unless `allow_downtime`; installing a component from
+    scratch never needs downtime. `stop_before_downtime` runs the online-safe revisions up to the first
+    one needing downtime instead of refusing (what Dagster does unattended).
+    """
+    values = {k: str(v) for k, v in placeholders.items()}
+    graph = load_graph()
     dsn = resolve_uri(repository_uri)
-    script = ScriptDirectory.from_config(alembic_config(dsn))
-    engine = create_engine(sqlalchemy_url(dsn), poolclass=pool.NullPool)
-    with engine.connect() as conn:
-        heads = MigrationContext.configure(conn).get_current_heads()
-    result: dict[str, str | None] = dict.fromkeys(components())
-    for rev in heads:
-        for base in script.get_revisions(rev)[0].branch_labels or ():
-            result[base] = rev
-        if not script.get_revisions(rev)[0].branch_labels:
-            # branch label sits on the component's base revision: walk down to find it
-            for r in script.iterate_revisions(rev, "base"):
-                if r.branch_labels:
-                    result[next(iter(r.branch_labels))] = rev
-                    break
-    return result
+    with migration_lock(dsn, timeout_s=lock_timeout_s), connect(dsn, autocommit=True) as conn:
+        # planned under the lock held for the run, so what was checked is what runs
+        planned, steps = plan(graph, read_heads(conn), target, "upgrade", conn if dry_run else None)
+        graph.validate_declarations([s.info for s in planned.steps])
+        held_back: list[str] = []
+        if stop_before_downtime and not allow_downtime and planned.needs_downtime:
+            # a prefix of a topological order is itself a valid order
+            cut = planned.steps.index(planned.needs_downtime[0])
+            held_back = [s.info.revision for s in planned.steps[cut:]]
+            planned.steps, steps = planned.steps[:cut], steps[:cut]
+        if not allow_downtime:
+            _refuse_downtime(planned)
+        if dry_run:
+            return MigrationResult(plan=planned, dry_run=True, held_back=held_back)
+        result = run_steps(graph, dsn, planned, steps, placeholders=values, on_progress=on_progress)
+        result.held_back = held_back
+        return result
+
+
+def downgrade(
+    repository_uri: str,
+    target: str,
+    *,
+    dry_run: bool = False,
+    on_progress: ProgressCallback | None = None,
+    lock_timeout_s: float = DEFAULT_TIMEOUT_S,
+    **placeholders: object,
+) -> MigrationResult:
+    """Downgrade to `target` (`COMPONENT@base`, `COMPONENT@REV`, or a relative `COMPONENT@-1`)."""
+    values = {k: str(v) for k, v in placeholders.items()}
+    graph = load_graph()
+    dsn = resolve_uri(repository_uri)
+    with migration_lock(dsn, timeout_s=lock_timeout_s), connect(dsn, autocommit=True) as conn:
+        planned, steps = plan(graph, read_heads(conn), target, "downgrade")
+        if dry_run:
+            return MigrationResult(plan=planned, dry_run=True)
+        return run_steps(graph, dsn, planned, steps, placeholders=values, on_progress=on_progress)
+
+
+def stamp(
+    repository_uri: str, target: str, *, dry_run: bool = False, lock_timeout_s: float = DEFAULT_TIMEOUT_S
+) -> dict[str, str | None]:
+    """Record `target` (`COMPONENT@REV`, `COMPONENT@base`, `heads`) as current without running anything.
+
+    For a repository whose schema was made by other means; returns the current revisions afterwards.
+    """
+    from alembic import command
+
+    graph = load_graph()
+    dest = stamp_target(graph, target)
+    dsn = resolve_uri(repository_uri)
+    with migration_lock(dsn, timeout_s=lock_timeout_s), connect(dsn, autocommit=True) as conn:
+        if dry_run:
+            return current_by_component(graph, read_heads(conn))
+        try:
+            command.stamp(alembic_config(dsn, dirs=graph.dirs), dest)
+        except Exception as exc:
+            raise ConfigError(
+                f"cannot stamp {target!r}: {exc}", hint="see `migrata migrate history`"
+            ) from None
+        return current_by_component(graph, read_heads(conn))
+
+
+def stamp_target(graph: Graph, target: str) -> str:
+    """Validate a stamp target: like an upgrade target, plus `COMPONENT@base`."""
+    component, sep, rev = target.partition("@")
+    if sep and rev == "base":
+        graph.require_component(component)
+        return target
+    return normalize_target(graph, target, "upgrade")
+
+
+def history(
+    component: str | None = None, repository_uri: str | None = None
+) -> list[tuple[RevisionInfo, bool]]:
+    """Every revision (of `component`) from base to head, with whether the repository has it applied."""
+    graph = load_graph()
+    if component is not None:
+        graph.require_component(component)
+    applied: set[str] = set()
+    if repository_uri is not None:
+        with connect(resolve_uri(repository_uri), autocommit=True) as conn:
+            applied = applied_revisions(graph, read_heads(conn))
+    rows = []
+    for name in [component] if component else graph.components:
+        rows.extend((info, info.revision in applied) for info in graph.component_revisions(name))
+    return rows
+
+
+def check(repository_uri: str, *, admin_dsn: str | None = None) -> DriftReport:
+    """Compare each component's live schema with what its revisions create (see `drift`)."""
+    graph = load_graph()
+    return drift.check(graph, resolve_uri(repository_uri), admin_dsn=admin_dsn)

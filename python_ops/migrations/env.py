@@ -1,6 +1,8 @@
 """Alembic's environment: run migrations online against the DSN the API put in the config.
 
-Each revision runs in its own transaction, so a failed one leaves the recorded revision unchanged.
+Each revision runs in its own transaction (`transaction_per_migration`), so a failed one leaves the
+recorded revision unchanged. Placeholders are not passed to `upgrade()` (revisions take no arguments):
+revisions read them with `python_ops.migrations.placeholders()` or `context.get_x_argument()`.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         connection=connection,
         transaction_per_migration=True,
         compare_type=True,
+        on_version_apply=tuple(config.attributes.get("on_version_apply", ())),
     )
     with context.begin_transaction():
-        context.run_migrations(**config.attributes.get("placeholders", {}))
+        context.run_migrations()
 
 
 if context.is_offline_mode():

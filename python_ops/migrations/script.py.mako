@@ -1,7 +1,7 @@
 """${message}
 
 Revision ID: ${up_revision}
-Revises: ${down_revision | comma,n}
+Revises:${"" if not down_revision else " " + (down_revision if isinstance(down_revision, str) else ", ".join(down_revision))}
 Create Date: ${create_date}
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
+import sqlalchemy as sa  # noqa: F401  (for op.create_table, op.add_column …)
 from alembic import op
 
 revision: str = ${repr(up_revision)}
@@ -17,10 +17,18 @@ down_revision: str | Sequence[str] | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
-# migrata declarations (see `migrata migrate plan`)
-online_safe = True  # runs while the service is up (no long exclusive locks)
-backward_compatible = True  # new code works on the old schema
-forward_compatible = True  # old code works on the new schema
+# migrata declarations (shown by `migrata migrate plan`, listed in docs/migrations.md):
+# online_safe: runs while the service is up (no long exclusive locks, no full-table rewrites);
+#   False makes `migrata migrate upgrade` refuse it unless --allow-downtime.
+# backward_compatible: the new code works on the old schema.
+# forward_compatible: the old code works on the new schema.
+online_safe = ${repr(context.get("online_safe", True))}
+backward_compatible = ${repr(context.get("backward_compatible", True))}
+forward_compatible = ${repr(context.get("forward_compatible", True))}
+
+# Placeholders (`--set chunk_size=50000`): python_ops.migrations.placeholders().
+# A heavy data migration: python_ops.migrations.heavy.data_migration(name, estimate="m:f", run="m:f")
+# in a revision of its own (with depends_on = "core_0002").
 
 
 def upgrade() -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks of the archive: Postgres → ClickHouse throughput, cleanup deletes, idle incremental runs."""

@@ -1,0 +1,129 @@
+"""Archive N audit rows spread over 30 days (full: 5M, small: 200K) and compare, in the same run:
+
+- archive throughput incl. verification (pull and push) vs the bare `INSERT INTO … SELECT FROM
+  postgresql(…)` of the same rows (goal ≤ 3x, ≥ 500K rows/s) and vs the seed's approach (fetch 10K rows
+  in Python, insert, repeat; measured on a slice and given as rows/s);
+- cleanup delete throughput at batch sizes 1K / 10K / 50K;
+- an incremental run with nothing new (goal < 1 s).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from benchmarks.common import Figure, Session, timed
+from python_ops import archive
+from python_ops.archive import sample
+from python_ops.db import connect
+from python_ops.engines import control
+from python_ops.settings import MigrataSettings
+
+TABLE = "lifecycle_audit_log"
+NAME = "archive_audit"
+
+
+def _with(settings: MigrataSettings, **values: object) -> MigrataSettings:
+    return settings.model_copy(update={"archive": settings.archive.model_copy(update=values)})
+
+
+def _seed_approach(settings: MigrataSettings, dsn: str, cutoff: datetime, limit: int) -> float:
+    """The seed's loop: SELECT 10K rows in Python, insert them into ClickHouse, repeat; rows/s."""
+    with connect(dsn) as conn, control.clickhouse(settings) as ch:
+        ch.command(f"CREATE TABLE seed_copy AS {TABLE}")
+        cols = ["id", "dataset_id", "manifest_id", "event_type", "payload", "created_at"]
+        started = datetime.now(UTC)
+        done, last = 0, (datetime(1970, 1, 1, tzinfo=UTC), "")
+        while done < limit:
+            rows = conn.execute(
+                "SELECT id, dataset_id, manifest_id, event_type, payload::text, created_at "
+                "FROM lifecycle_audit_log "
+                "WHERE dataset_id = 'ds-1' AND created_at <= %s AND created_at > %s "
+                "ORDER BY created_at LIMIT 10000",  # the (dataset_id, created_at) index, like the seed
+                (cutoff, last[0]),
+            ).fetchall()
+            if not rows:
+                break
+            ch.insert("seed_copy", [list(r) for r in rows], column_names=cols)
+            done += len(rows)
+            last = (rows[-1][5], rows[-1][0])
+        seconds = (datetime.now(UTC) - started).total_seconds()
+        ch.command("DROP TABLE seed_copy")
+    return done / seconds
+
+
+def run(session: Session, scale: str) -> list[Figure]:
+    n = 5_000_000 if scale == "full" else 200_000
+    now = datetime.now(UTC)
+    settings = _with(session.settings, max_age_hours=168, grace_period_hours=24)
+    with connect(session.dsn, autocommit=True) as conn:
+        sample.generate(conn, rows=n, days=30, datasets=1, now=now, tables=(TABLE,))
+        conn.execute(f"VACUUM ANALYZE {TABLE}")
+    cutoff = now - timedelta(hours=168)
+    figures: list[Figure] = []
+
+    # bare copy: the same rows with one INSERT … SELECT FROM postgresql(…), no verification
+    with control.clickhouse(settings) as ch:
+        ch.command(
+            "CREATE TABLE bare (id String, dataset_id String, manifest_id Nullable(String), "
+            "event_type String, payload String, created_at DateTime64(6, 'UTC')) "
+            "ENGINE = MergeTree ORDER BY (dataset_id, created_at, id)"
+        )
+        coll = settings.clickhouse.pg_collection
+        bare_s, _ = timed(
+            lambda: ch.command(
+                f"INSERT INTO bare SELECT * FROM postgresql({coll}, schema='public', table='{TABLE}') "
+                f"WHERE created_at <= toDateTime64('{cutoff.strftime('%Y-%m-%d %H:%M:%S.%f')}', 6, 'UTC')"
+            )
+        )
+        aged = ch.command("SELECT count() FROM bare")
+        ch.command("DROP TABLE bare")
+    bare_rps = aged / bare_s
+
+    # migrata: copy + verify + watermark (cleanup measured separately), pull then push into a fresh table
+    results = {}
+    for transport in ("push", "pull"):
+        cfg = _with(settings, transport=transport)
+        with control.clickhouse(cfg) as ch:
+            ch.command(f"DROP TABLE IF EXISTS {TABLE}")
+        with connect(session.dsn, autocommit=True) as conn:
+            conn.execute("DELETE FROM migration_watermarks")
+        seconds, reports = timed(lambda cfg=cfg: archive.run(cfg, table=TABLE, cleanup=False, now=now))
+        assert all(r.ok for r in reports), [r.summary() for r in reports]
+        copied = sum(int(r.details.get("records_migrated", 0)) for r in reports)
+        assert copied == aged, (copied, aged)
+        results[transport] = (seconds, copied / seconds)
+    pull_s, pull_rps = results["pull"]
+    figures.append(Figure(NAME, f"archive {aged} rows incl. verification (pull)", pull_s, "s", bare_s,
+                          "bare INSERT … SELECT FROM postgresql()", "≤ 3x bare"))  # fmt: skip
+    figures.append(Figure(NAME, "archive throughput incl. verification (pull)", pull_rps, "rows/s", bare_rps,
+                          "bare INSERT … SELECT", "≥ 500K rows/s"))  # fmt: skip
+    push_name = "archive throughput incl. verification (push: COPY → Arrow)"
+    figures.append(Figure(NAME, push_name, results["push"][1], "rows/s", pull_rps, "pull"))
+    seed_rps = _seed_approach(settings, session.dsn, cutoff, limit=min(aged, 300_000))
+    seed_name = "archive throughput vs the seed's loop (10K rows per fetch+insert)"
+    figures.append(Figure(NAME, seed_name, pull_rps, "rows/s", seed_rps, "seed loop (fetch 10K, insert)"))
+
+    # cleanup: delete the same number of rows at each batch size, moving the bound forward each time
+    per_hour = n / (30 * 24)
+    chunk = 150_000 if scale == "full" else 20_000
+    with connect(session.dsn, autocommit=True) as conn:
+        oldest = conn.execute(f"SELECT min(created_at) FROM {TABLE}").fetchone()[0]  # type: ignore[index]
+    rates = {}
+    for i, batch in enumerate((1_000, 10_000, 50_000)):
+        bound = oldest + timedelta(hours=(i + 1) * chunk / per_hour)
+        grace = (cutoff - bound) / timedelta(hours=1)
+        cfg = _with(settings, batch_size=batch, grace_period_hours=grace)
+        seconds, reports = timed(lambda cfg=cfg: archive.run_cleanup(cfg, table=TABLE))
+        deleted = sum(r.units_done for r in reports)
+        assert all(r.ok for r in reports) and deleted > 0.9 * chunk, deleted
+        rates[batch] = deleted / seconds
+    for batch, rate in rates.items():
+        figures.append(Figure(NAME, f"cleanup delete, batch {batch}", rate, "rows/s", rates[10_000],
+                              "batch 10000"))  # fmt: skip
+    # nothing new, in the steady state (cleanup done): plan, late-row check of the grace window, verify
+    assert all(r.ok for r in archive.run_cleanup(settings, table=TABLE))
+    idle_s, idle = timed(lambda: archive.run(settings, table=TABLE, cleanup=False, now=now))
+    assert all(r.status == "nothing-to-do" for r in idle)
+    figures.append(Figure(NAME, "incremental run with nothing new", idle_s, "s", None, "", "< 1 s"))
+
+    return figures

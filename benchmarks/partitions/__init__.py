@@ -1,0 +1,1 @@
+"""Partitions benchmarks: online repartitioning of the seed's chunks table; idle maintenance."""

@@ -1,0 +1,67 @@
+{#
+  Materialization `partitioned_incremental` (Postgres): a table natively partitioned by RANGE on
+  `partition_by` (monthly by default), kept up to date by delete + insert on `unique_key`.
+
+  dbt-postgres cannot create partitioned tables, hence this. Each run:
+    1. stages the model's rows in a temp table (the model itself decides what is new or changed);
+    2. creates the partitioned table with a DEFAULT partition and its indexes if it does not exist
+       (or on --full-refresh);
+    3. creates the partitions the staged rows need (`migrata_ensure_range_partitions`);
+    4. deletes the rows being replaced — by `unique_key`, plus every row of the window when the vars
+       `min_date`/`max_date` and `rebuild: true` ask to rebuild a window (a Dagster partition backfill);
+    5. inserts the staged rows, all in one transaction.
+  Config: partition_by, unique_key, partition_interval ('month'), partition_indexes (see
+  create_partitioned_table).
+#}
+{% materialization partitioned_incremental, adapter='postgres' %}
+    {%- set target_relation = this.incorporate(type='table') -%}
+    {%- set existing = load_cached_relation(this) -%}
+    {%- set partition_by = config.require('partition_by') -%}
+    {%- set unique_key = config.require('unique_key') -%}
+    {%- set interval = config.get('partition_interval', 'month') -%}
+    {%- set indexes = config.get('partition_indexes', []) -%}
+    {%- set staged = make_temp_relation(target_relation) -%}
+    {%- set rebuild = var('rebuild', false) and var('min_date', none) and var('max_date', none) -%}
+
+    {{ run_hooks(pre_hooks, inside_transaction=False) }}
+    {{ run_hooks(pre_hooks, inside_transaction=True) }}
+
+    {% call statement('stage') %}
+        drop table if exists {{ staged }};
+        create temporary table {{ staged }} as ({{ sql }});
+        analyze {{ staged }};
+    {% endcall %}
+
+    {% if existing is none or should_full_refresh() %}
+        {% if existing is not none %}
+            {% do adapter.drop_relation(existing) %}
+        {% endif %}
+        {% call statement('create') %}
+            {{ create_partitioned_table(target_relation, staged, partition_by, indexes) }}
+        {% endcall %}
+    {% endif %}
+
+    {% call statement('partitions') %}
+        {{ ensure_range_partitions(target_relation, staged, partition_by, interval) }}
+    {% endcall %}
+
+    {%- set columns = adapter.get_columns_in_relation(staged) | map(attribute='name') | map('string') | list -%}
+    {% call statement('main') %}
+        {% if rebuild %}
+        delete from {{ target_relation }}
+         where {{ adapter.quote(partition_by) }} >= '{{ var("min_date") }}'::date
+           and {{ adapter.quote(partition_by) }} < '{{ var("max_date") }}'::date;
+        {% endif %}
+        delete from {{ target_relation }} t
+         using {{ staged }} s
+         where t.{{ adapter.quote(unique_key) }} = s.{{ adapter.quote(unique_key) }};
+        insert into {{ target_relation }} ({{ columns | join(', ') }})
+        select {{ columns | join(', ') }} from {{ staged }};
+        drop table {{ staged }};
+    {% endcall %}
+
+    {{ run_hooks(post_hooks, inside_transaction=True) }}
+    {% do adapter.commit() %}
+    {{ run_hooks(post_hooks, inside_transaction=False) }}
+    {{ return({'relations': [target_relation]}) }}
+{% endmaterialization %}

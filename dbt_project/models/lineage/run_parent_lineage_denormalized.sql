@@ -1,0 +1,74 @@
+{{
+    config(
+        materialized='partitioned_incremental',
+        partition_by='run_date',
+        unique_key='run_uuid',
+        partition_indexes=[
+            {'columns': ['run_uuid']},
+            {'columns': ['parent_run_uuid']},
+            {'columns': ['parent_job_key', 'created_at']},
+            {'columns': ['updated_at']},
+        ],
+    )
+}}
+{#
+  One row per run that has a parent (OpenLineage parent run facet): the child run beside its parent
+  run and parent job, so "child runs of this run/job" needs no join. The parent run may be unknown to
+  the store (only named in the facet); its state then stays null. A row changes when the child or the
+  parent run changes, so `updated_at` is the later of both.
+#}
+
+with runs as (
+    select * from {{ ref('stg_lineage__runs') }}
+),
+
+jobs as (
+    select * from {{ ref('stg_lineage__jobs') }}
+),
+
+changed as (
+    select r.run_uuid from runs r
+    {{ lineage_changed_runs_filter('r', 'r.updated_at') }}
+),
+
+-- children that changed themselves, and children whose parent run changed
+child_ids as (
+    select c.run_uuid from runs c join changed using (run_uuid) where c.parent_run_uuid is not null
+    union
+    select c.run_uuid from runs c join changed ch on c.parent_run_uuid = ch.run_uuid
+    where c.parent_run_uuid is not null and {{ lineage_window_predicate('c.run_date') }}
+),
+
+final as (
+    select
+        c.run_uuid,
+        c.run_date,
+        jobs.job_uuid,
+        jobs.namespace_name,
+        jobs.job_name,
+        jobs.job_key,
+        c.state,
+        c.created_at,
+        greatest(c.updated_at, parent.updated_at) as updated_at,
+        c.started_at,
+        c.ended_at,
+        c.parent_run_uuid,
+        c.parent_job_namespace,
+        c.parent_job_name,
+        c.parent_job_namespace || ':' || c.parent_job_name as parent_job_key,
+        parent.state as parent_state,
+        parent.started_at as parent_started_at,
+        parent.ended_at as parent_ended_at,
+        now() as denormalized_at
+    from runs c
+    join child_ids using (run_uuid)
+    join jobs using (job_uuid)
+    -- the source table, for a primary-key lookup per child (see run_lineage_denormalized)
+    left join lateral (
+        select p.state, p.started_at, p.ended_at, p.updated_at
+        from {{ source('lineage', 'lineage_runs') }} p
+        where p.uuid = c.parent_run_uuid
+    ) parent on true
+)
+
+select * from final

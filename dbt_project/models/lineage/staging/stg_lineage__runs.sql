@@ -1,0 +1,24 @@
+with source as (
+    select * from {{ source('lineage', 'lineage_runs') }}
+),
+
+renamed as (
+    select
+        uuid as run_uuid,
+        job_uuid,
+        state,
+        started_at,
+        ended_at,
+        nominal_start_time,
+        nominal_end_time,
+        parent_run_uuid,
+        parent_job_namespace,
+        parent_job_name,
+        facets as run_facets,
+        first_event_time as created_at,
+        (first_event_time at time zone 'UTC')::date as run_date,
+        updated_at
+    from source
+)
+
+select * from renamed

@@ -1,0 +1,106 @@
+"""Own the order-independent checksum both engines compute the same way over a (dataset, time range).
+
+Per row a canonical string `id|epoch_microseconds|payload` is hashed with MD5 on each side (Postgres
+`md5`, ClickHouse `MD5`); the first 8 bytes are read as a big-endian 64-bit integer and summed modulo
+2^64. The sum does not depend on row order, and the same row gives the same string on both engines:
+ids and payloads travel as text, time as integer microseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+from clickhouse_connect.driver.client import Client
+from psycopg import sql
+
+from python_ops.archive.schema import TableSpec
+from python_ops.engines.clickhouse import quote_ident, quote_literal
+
+MOD = 2**64
+
+
+@dataclass(frozen=True)
+class Digest:
+    """Count and checksum of a set of rows (plus bytes and partitions where the engine knows them)."""
+
+    rows: int
+    checksum: int
+    bytes: int = 0
+    partitions: int = 0
+
+
+def ch_time(value: datetime) -> str:
+    """A ClickHouse DateTime64(6, 'UTC') literal for an aware datetime."""
+    text = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return f"toDateTime64({quote_literal(text)}, 6, 'UTC')"
+
+
+def pg_range(spec: TableSpec, lo: datetime | None, hi: datetime | None) -> tuple[sql.Composed, list[object]]:
+    """WHERE clause (and params) of one dataset's rows with lo < time <= hi (open ends allowed)."""
+    time = sql.Identifier(spec.config.time_column)
+    parts = [sql.SQL("{} = %s").format(sql.Identifier(spec.config.dataset_column))]
+    params: list[object] = []
+    if lo is not None:
+        parts.append(sql.SQL("{} > %s").format(time))
+        params.append(lo)
+    if hi is not None:
+        parts.append(sql.SQL("{} <= %s").format(time))
+        params.append(hi)
+    return sql.SQL(" AND ").join(parts), params
+
+
+def ch_range(
+    spec: TableSpec, dataset_id: str, lo: datetime | None, hi: datetime | None, prefix: str = ""
+) -> str:
+    """The same WHERE clause in ClickHouse SQL (values are quoted literals)."""
+    time = prefix + quote_ident(spec.config.time_column)
+    parts = [f"{prefix}{quote_ident(spec.config.dataset_column)} = {quote_literal(dataset_id)}"]
+    if lo is not None:
+        parts.append(f"{time} > {ch_time(lo)}")
+    if hi is not None:
+        parts.append(f"{time} <= {ch_time(hi)}")
+    return " AND ".join(parts)
+
+
+def postgres_digest(
+    conn: psycopg.Connection, spec: TableSpec, dataset_id: str, lo: datetime | None, hi: datetime | None
+) -> Digest:
+    """Count, checksum and on-disk bytes of the Postgres rows in the range."""
+    cfg = spec.config
+    where, params = pg_range(spec, lo, hi)
+    canonical = sql.SQL(
+        "{id}::text || '|' || ((extract(epoch FROM {time}) * 1000000)::bigint)::text || '|' || "
+        "coalesce({payload}::text, '')"
+    ).format(
+        id=sql.Identifier(cfg.id_column),
+        time=sql.Identifier(cfg.time_column),
+        payload=sql.Identifier(cfg.payload_column),
+    )
+    query = sql.SQL(
+        "SELECT count(*), coalesce(sum(('x' || substr(md5({canonical}), 1, 16))::bit(64)::bigint), 0), "
+        "coalesce(sum(pg_column_size(t.*)), 0) FROM {table} AS t WHERE {where}"
+    ).format(canonical=canonical, table=sql.Identifier(spec.name), where=where)
+    row = conn.execute(query, [dataset_id, *params]).fetchone()
+    assert row is not None
+    return Digest(int(row[0]), int(row[1]) % MOD, int(row[2]))
+
+
+def clickhouse_digest(
+    ch: Client, spec: TableSpec, dataset_id: str, lo: datetime | None, hi: datetime | None
+) -> Digest:
+    """Count, checksum and partitions of the archived rows in the range, each row counted once (FINAL)."""
+    cfg = spec.config
+    canonical = (
+        f"concat(toString({quote_ident(cfg.id_column)}), '|', "
+        f"toString(toUnixTimestamp64Micro({quote_ident(cfg.time_column)})), '|', "
+        f"ifNull(toString({quote_ident(cfg.payload_column)}), ''))"
+    )
+    row = ch.query(
+        f"SELECT count(), sum(reinterpretAsUInt64(reverse(substring(MD5({canonical}), 1, 8)))), "
+        f"uniqExact(_partition_id) FROM {quote_ident(spec.name)} FINAL "
+        f"WHERE {ch_range(spec, dataset_id, lo, hi)}",
+        settings={"do_not_merge_across_partitions_select_final": 1},
+    ).result_rows[0]
+    return Digest(int(row[0]), int(row[1]) % MOD, 0, int(row[2]))

@@ -1,0 +1,178 @@
+"""Own the synthetic lineage store: a realistic normalized store at a given scale, built set-based.
+
+Shape (defaults scale with `runs`): jobs = runs/100 (10K at 1M runs), datasets = 5 x jobs, 10 namespaces.
+Each job has a fixed set of 2-5 inputs (datasets written by the jobs just before it, so the graph is a
+layered DAG) and 2-5 outputs of its own; its runs read and write those. Runs spread evenly over
+`months` months up to `end`; ~10% have a parent run (the run before). `updated_at` is historical (the
+run's end), as in a store that has been running for two years. Names and ids match what ingestion would
+make (`job_<i>` in `ns_<i % 10>`, `ds_<k>` in `ns_<k % 10>`, UUIDv5 ids), so real events for the same
+jobs can be ingested on top. Used by the tests and benchmarks/lineage.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from python_ops.lineage.events import dataset_uuid, job_uuid, namespace_uuid
+
+NAMESPACES = 10
+
+
+def job_name(i: int) -> tuple[str, str]:
+    return f"ns_{i % NAMESPACES}", f"job_{i}"
+
+
+def dataset_name(k: int) -> tuple[str, str]:
+    return f"ns_{k % NAMESPACES}", f"ds_{k}"
+
+
+def generate_store(
+    conn: psycopg.Connection,
+    runs: int,
+    *,
+    months: int = 24,
+    jobs: int | None = None,
+    end: datetime | None = None,
+    parent_every: int = 10,
+    seed: float = 0.42,
+) -> dict[str, int]:
+    """Fill the normalized lineage tables with `runs` runs; return row counts. Expects empty tables."""
+    n_jobs = jobs or max(10, runs // 100)
+    n_datasets = 5 * n_jobs
+    # runs end before now: `updated_at` must not lie in the future, or incremental refreshes would skip
+    stop = (end or datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    start = stop - timedelta(days=int(months * 30.44))
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SET LOCAL session_replication_role = replica")  # skip FK triggers while bulk loading
+        cur.execute("SELECT setseed(%s)", (seed,))
+        with cur.copy("COPY lineage_namespaces (uuid, name) FROM STDIN") as copy:
+            for n in range(NAMESPACES):
+                copy.write_row((namespace_uuid(f"ns_{n}"), f"ns_{n}"))
+        with cur.copy("COPY lineage_jobs (uuid, namespace_uuid, namespace_name, name) FROM STDIN") as copy:
+            for i in range(n_jobs):
+                ns, name = job_name(i)
+                copy.write_row((job_uuid(ns, name), namespace_uuid(ns), ns, name))
+        cur.execute("CREATE TEMP TABLE _gen_ids (kind char(1), idx int, uuid uuid) ON COMMIT DROP")
+        with cur.copy("COPY _gen_ids FROM STDIN") as copy:
+            for i in range(n_jobs):
+                copy.write_row(("j", i, job_uuid(*job_name(i))))
+            for k in range(n_datasets):
+                copy.write_row(("d", k, dataset_uuid(*dataset_name(k))))
+        with cur.copy(
+            "COPY lineage_datasets (uuid, namespace_uuid, namespace_name, name) FROM STDIN"
+        ) as copy:
+            for k in range(n_datasets):
+                ns, name = dataset_name(k)
+                copy.write_row((dataset_uuid(ns, name), namespace_uuid(ns), ns, name))
+        cur.execute("CREATE UNIQUE INDEX ON _gen_ids (kind, idx)")
+        # job i writes 2-5 datasets of its own (5i …) and reads 2-5 written by the ~50 jobs before it
+        cur.execute(
+            """CREATE TEMP TABLE _gen_io ON COMMIT DROP AS
+               SELECT j.i AS job_idx, 5 * j.i + o AS dataset_idx, true AS is_output
+                 FROM generate_series(0, %(jobs)s - 1) j(i), generate_series(0, 4) o
+                WHERE o < 2 + (hashint4(j.i) & 2147483647) %% 4
+               UNION
+               SELECT j.i, (5 * j.i - 1 - (hashint4(j.i * 7 + k) & 2147483647) %% least(5 * j.i, 250)), false
+                 FROM generate_series(1, %(jobs)s - 1) j(i), generate_series(0, 4) k
+                WHERE k < 2 + (hashint4(j.i + 1) & 2147483647) %% 4""",
+            {"jobs": n_jobs},
+        )
+        cur.execute("CREATE INDEX ON _gen_io (job_idx)")
+        cur.execute(
+            """CREATE TEMP TABLE _gen_runs ON COMMIT DROP AS
+               SELECT g, md5('run:' || g)::uuid AS uuid, (hashint4(g) & 2147483647) %% %(jobs)s AS job_idx,
+                      %(start)s::timestamptz
+                        + (%(stop)s::timestamptz - %(start)s::timestamptz) * (g::float8 / %(n)s) AS t0,
+                      (hashint4(g + 13) & 2147483647) %% 100 AS dice
+                 FROM generate_series(1, %(n)s) g""",
+            {"n": runs, "jobs": n_jobs, "start": start, "stop": stop},
+        )
+        cur.execute("CREATE UNIQUE INDEX ON _gen_runs (g)")
+        cur.execute(
+            """INSERT INTO lineage_runs (uuid, job_uuid, state, state_rank, state_event_time, started_at,
+                   ended_at, parent_run_uuid, parent_job_namespace, parent_job_name, facets, first_event_time,
+                   created_at, updated_at)
+               SELECT r.uuid, j.uuid,
+                      CASE WHEN r.dice < 90 THEN 'COMPLETE' WHEN r.dice < 97 THEN 'FAIL' ELSE 'RUNNING' END,
+                      CASE WHEN r.dice < 97 THEN 3 ELSE 2 END,
+                      r.t0 + make_interval(secs => 30 + r.dice * 17),
+                      r.t0,
+                      CASE WHEN r.dice < 97 THEN r.t0 + make_interval(secs => 30 + r.dice * 17) END,
+                      pr.uuid, 'ns_' || (pr.job_idx %% 10), 'job_' || pr.job_idx,
+                      '{}'::jsonb, r.t0, r.t0, least(now(), r.t0 + make_interval(secs => 30 + r.dice * 17))
+                 FROM _gen_runs r
+                 JOIN _gen_ids j ON j.kind = 'j' AND j.idx = r.job_idx
+                 LEFT JOIN _gen_runs pr ON r.g %% %(every)s = 0 AND pr.g = r.g - 1""",
+            {"every": parent_every},
+        )
+        for side, output in (("inputs", False), ("outputs", True)):
+            cur.execute(
+                f"""INSERT INTO lineage_run_{side} (run_uuid, dataset_uuid, facets, created_at)
+                    SELECT r.uuid, d.uuid, '{{}}'::jsonb, r.t0
+                      FROM _gen_runs r
+                      JOIN _gen_io io ON io.job_idx = r.job_idx AND io.is_output = %s
+                      JOIN _gen_ids d ON d.kind = 'd' AND d.idx = io.dataset_idx""",
+                (output,),
+            )
+    for table in (
+        "lineage_runs",
+        "lineage_run_inputs",
+        "lineage_run_outputs",
+        "lineage_jobs",
+        "lineage_datasets",
+    ):
+        conn.execute(f"ANALYZE {table}")
+    if not conn.autocommit:
+        conn.commit()
+    return counts(conn)
+
+
+def counts(conn: psycopg.Connection) -> dict[str, int]:
+    row = conn.execute(
+        """SELECT (SELECT count(*) FROM lineage_jobs), (SELECT count(*) FROM lineage_datasets),
+                  (SELECT count(*) FROM lineage_runs),
+                  (SELECT count(*) FROM lineage_runs WHERE parent_run_uuid IS NOT NULL),
+                  (SELECT count(*) FROM lineage_run_inputs), (SELECT count(*) FROM lineage_run_outputs)"""
+    ).fetchone()
+    assert row is not None
+    return dict(zip(["jobs", "datasets", "runs", "child_runs", "inputs", "outputs"], row, strict=True))
+
+
+def new_run_events(
+    jobs: int, count: int, *, at: datetime | None = None, offset: int = 0
+) -> list[dict[str, Any]]:
+    """OpenLineage START+COMPLETE events for `count` new runs of the synthetic jobs (same datasets)."""
+    when = at or datetime.now(UTC)
+    events = []
+    for n in range(count):
+        i = (offset + n * 7919) % jobs
+        ns, name = job_name(i)
+        run = str(uuid.uuid4())
+        outputs = [dict(zip(("namespace", "name"), dataset_name(5 * i + o), strict=True)) for o in range(2)]
+        inputs = (
+            [
+                dict(zip(("namespace", "name"), dataset_name(max(0, 5 * i - 1 - k)), strict=True))
+                for k in range(2)
+            ]
+            if i
+            else []
+        )
+        t = when + timedelta(milliseconds=n)
+        for kind, dt in (("START", t), ("COMPLETE", t + timedelta(seconds=45))):
+            events.append(
+                {
+                    "eventType": kind,
+                    "eventTime": dt.isoformat(),
+                    "producer": "https://github.com/migrata/benchmarks",
+                    "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+                    "run": {"runId": run, "facets": {}},
+                    "job": {"namespace": ns, "name": name, "facets": {}},
+                    "inputs": inputs,
+                    "outputs": outputs,
+                }
+            )
+    return events

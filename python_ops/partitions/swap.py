@@ -1,0 +1,174 @@
+"""Own step 7 of repartitioning: the atomic swap by renames under a short lock with retries.
+
+In one transaction: lock the old and new tables (`lock_timeout`, retried), replay the last captured
+writes, drop the capture, carry sequences over, rename the old table to `<t>_retired_<ts>` and the new one
+to `<t>`, their indexes and constraints with them, and record the state — so a kill leaves either the
+old table in place or the swap done, never half of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from python_ops.partitions import online
+from python_ops.partitions.repartition_plan import RepartitionSpec
+from python_ops.partitions.state import Hook, noop_hook, set_step
+
+log = logging.getLogger("migrata.partitions")
+
+
+def _stamp() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%d_%H%M%S")
+
+
+def _renames(conn: psycopg.Connection, table_oid: int) -> list[tuple[str, str]]:
+    """(constraint-or-index name, kind) of a table: index-backed constraints and plain indexes."""
+    rows = conn.execute(
+        """SELECT c.relname, coalesce(k.contype::text, 'i') FROM pg_index i
+             JOIN pg_class c ON c.oid = i.indexrelid
+             LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid
+            WHERE i.indrelid = %s""",
+        (table_oid,),
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def _rename_index(conn: psycopg.Connection, schema: str, table: str, name: str, kind: str, to: str) -> None:
+    if kind == "p":
+        conn.execute(
+            sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
+                sql.Identifier(schema, table), sql.Identifier(name), sql.Identifier(to)
+            )
+        )
+    else:
+        conn.execute(
+            sql.SQL("ALTER INDEX {} RENAME TO {}").format(sql.Identifier(schema, name), sql.Identifier(to))
+        )
+
+
+def _move_sequences(conn: psycopg.Connection, spec: RepartitionSpec, src: str, dst: str) -> None:
+    """Give `dst` the sequences' positions/ownership of `src` (both names in the table's schema)."""
+    schema = spec.table.schema
+    for col in spec.sequences:
+        src_seq = conn.execute(
+            "SELECT pg_get_serial_sequence(%s, %s)", (f'"{schema}"."{src}"', col)
+        ).fetchone()
+        dst_seq = conn.execute(
+            "SELECT pg_get_serial_sequence(%s, %s)", (f'"{schema}"."{dst}"', col)
+        ).fetchone()
+        if src_seq is None or src_seq[0] is None:
+            continue
+        if dst_seq is None or dst_seq[0] is None:  # a serial default shared by both: hand over ownership
+            conn.execute(
+                sql.SQL("ALTER SEQUENCE {} OWNED BY {}").format(
+                    sql.SQL(src_seq[0]), sql.Identifier(schema, dst, col)
+                )
+            )
+        elif dst_seq[0] != src_seq[0]:  # identity columns have one sequence each: carry the position
+            conn.execute(
+                sql.SQL("SELECT setval(%s, last_value, is_called) FROM {}").format(sql.SQL(src_seq[0])),
+                (dst_seq[0],),
+            )
+
+
+def catch_up(conn: psycopg.Connection, spec: RepartitionSpec, *, small: int = 100, rounds: int = 10) -> int:
+    """Replay captured writes without any lock until few are left, so the locked replay is short."""
+    replayed = 0
+    for _ in range(rounds):
+        if online.pending_deltas(conn, spec) <= small:
+            break
+        with conn.transaction():
+            replayed += online.replay(conn, spec)
+    return replayed
+
+
+def swap(
+    conn: psycopg.Connection, spec: RepartitionSpec, *, hook: Hook = noop_hook, lock_timeout_ms: int = 2_000
+) -> dict[str, Any]:
+    """Step 7: under a short exclusive lock replay the last writes and swap the tables by renames."""
+    t = spec.table
+    retired = spec.name[:46] + f"_retired_{_stamp()}"
+    timing: dict[str, float] = {}
+    renamed: list[list[str]] = []
+    caught_up = catch_up(conn, spec)
+
+    def work() -> int:
+        # The locks are released when the commit record is written, not after its fsync: a crash right
+        # after loses the whole swap (the old table is then still in place and a rerun swaps again).
+        conn.execute("SET LOCAL synchronous_commit = off")
+        # The new table first: nobody waits behind it, and an autovacuum still busy with its freshly filled
+        # partitions is cancelled (after deadlock_timeout) before the application's table is touched.
+        conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(spec.ident(spec.new_name)))
+        conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(t.ident))
+        locked = time.monotonic()
+        replayed = online.replay(conn, spec)
+        log.debug(
+            "swap %s: %d keys replayed under the lock in %.0f ms",
+            t.qualified,
+            replayed,
+            (time.monotonic() - locked) * 1000,
+        )
+        online.drop_capture(conn, spec)
+        old_names = _renames(conn, t.oid)
+        new_oid = conn.execute("SELECT to_regclass(%s)::oid", (f'"{t.schema}"."{spec.new_name}"',)).fetchone()
+        assert new_oid is not None
+        new_names = dict(_renames(conn, int(new_oid[0])))
+        _move_sequences(conn, spec, spec.name, spec.new_name)
+        conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(t.ident, sql.Identifier(retired)))
+        for name, kind in old_names:
+            replacement = spec.new_pk_name if kind == "p" else spec.new_index_name(name)
+            _rename_index(conn, t.schema, retired, name, kind, name[:40] + f"_r{retired[-15:]}")
+            renamed.append([name, kind, name[:40] + f"_r{retired[-15:]}", replacement])
+            if replacement in new_names:
+                _rename_index(conn, t.schema, spec.new_name, replacement, new_names[replacement], name)
+        conn.execute(
+            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                spec.ident(spec.new_name), sql.Identifier(spec.name)
+            )
+        )
+        conn.execute(
+            sql.SQL("COMMENT ON TABLE {} IS {}").format(
+                t.ident,
+                sql.Literal(
+                    f"migrata:repartitioned by {spec.column} into {spec.partitions} LIST partitions on "
+                    f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC; original kept as {retired}"
+                ),
+            )
+        )
+        conn.execute(
+            sql.SQL("COMMENT ON TABLE {} IS {}").format(
+                spec.ident(retired),
+                sql.Literal(
+                    f"migrata:retired original of {t.qualified}; `migrata repartition rollback` restores it"
+                ),
+            )
+        )
+        log.debug("swap %s: renamed after %.0f ms", t.qualified, (time.monotonic() - locked) * 1000)
+        hook("swap")
+        set_step(conn, t.qualified, "swapped", retired_table=retired, details={"renamed": renamed})
+        conn.execute("UPDATE repartition_runs SET swapped_at = now() WHERE table_name = %s", (t.qualified,))
+        timing["locked"] = locked
+        return replayed
+
+    replayed = online.with_lock_retries(conn, f"swap {t.qualified}", work, lock_timeout_ms=lock_timeout_ms)
+    lock_ms = (time.monotonic() - timing["locked"]) * 1000
+    conn.execute("UPDATE repartition_runs SET lock_ms = %s WHERE table_name = %s", (lock_ms, t.qualified))
+    log.info(
+        "swapped %s: %s kept, %d last writes replayed, lock held %.0f ms",
+        t.qualified,
+        retired,
+        replayed,
+        lock_ms,
+    )
+    return {
+        "retired_table": retired,
+        "replayed_before_swap": caught_up,
+        "replayed_at_swap": replayed,
+        "swap_lock_ms": round(lock_ms, 1),
+    }

@@ -1,0 +1,157 @@
+"""`migrata migrate …` as a user runs it: status, plan, up/down, stamp, run-pending, check, new, docs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from python_ops.cli.app import app
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "plugins"))
+
+import plugin_support as ps
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_dsn(dsn: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """The test database as the CLI's repository, with the demo plugin installed."""
+    monkeypatch.setenv("MIGRATA_POSTGRES__DSN", dsn)
+    ps.install_demo_plugin(monkeypatch, tmp_path)
+    return dsn
+
+
+def _migrate(*args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, ["--quiet", "migrate", *args])
+
+
+def _status(dsn: str) -> dict[str, dict]:
+    result = runner.invoke(app, ["--json", "migrate", "status"])
+    assert result.exit_code == 0, result.output
+    return {c["component"]: c for c in json.loads(result.stdout)["components"]}
+
+
+def test_upgrade_downgrade_round_trip_with_declarations_placeholders_and_run_pending(cli_dsn: str) -> None:
+    assert _status(cli_dsn)["demoplug"]["state"] == "not installed"
+    planned = _migrate("plan", "demoplug")
+    assert planned.exit_code == 0 and "demoplug_0003" in planned.stdout and "needs downtime" in planned.stdout
+
+    assert _migrate("upgrade", "demoplug@demoplug_0001").exit_code == 0
+    with psycopg.connect(cli_dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO demoplug_items (id, v) SELECT g, g FROM generate_series(1, 10) g")
+
+    refused = _migrate("upgrade", "--set", "heavy_threshold=5")
+    assert refused.exit_code == 2
+    assert (
+        "1 revisions need downtime: demoplug_0003" in refused.stderr and "--allow-downtime" in refused.stderr
+    )
+    assert _status(cli_dsn)["demoplug"]["current"] == "demoplug_0001"  # nothing applied
+
+    dry = _migrate("upgrade", "--allow-downtime", "--dry-run")
+    assert dry.exit_code == 0 and "dry run: 2 revisions would run" in dry.stdout
+    assert _status(cli_dsn)["demoplug"]["current"] == "demoplug_0001"
+
+    done = _migrate("upgrade", "--allow-downtime", "--set", "heavy_threshold=5")
+    assert done.exit_code == 0, done.output
+    assert "data migration demoplug_double (demoplug_0002) skipped: about 10 rows" in done.stderr
+    status = runner.invoke(app, ["migrate", "status"])
+    assert "demoplug_double" in status.stdout and "pending" in status.stdout
+    assert _status(cli_dsn)["demoplug"] == {
+        "component": "demoplug", "current": "demoplug_0003", "head": "demoplug_0003", "pending": 0,
+        "pending_needing_downtime": 0, "state": "at head",
+    }  # fmt: skip
+
+    listed = _migrate("run-pending", "--dry-run")
+    assert listed.exit_code == 0 and "demoplug_double" in listed.stdout
+    ran = _migrate("run-pending", "--set", "chunk_size=4")
+    assert ran.exit_code == 0, ran.output
+    assert "demoplug_double: 10 rows in 3 batches" in ran.stdout
+
+    history = _migrate("history", "demoplug")
+    assert history.exit_code == 0 and "3 revisions, 3 applied" in history.stdout
+    down_plan = _migrate("plan", "--downgrade", "demoplug@-1")
+    assert down_plan.exit_code == 0 and "demoplug_0003" in down_plan.stdout
+    assert _migrate("downgrade", "demoplug@base").exit_code == 0
+    assert _status(cli_dsn)["demoplug"]["state"] == "not installed"
+
+    assert _migrate("stamp", "demoplug@demoplug_0001").exit_code == 0
+    assert _status(cli_dsn)["demoplug"]["current"] == "demoplug_0001"
+    assert _migrate("stamp", "demoplug@base").exit_code == 0
+    assert _status(cli_dsn)["demoplug"]["current"] is None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["upgrade", "nosuch"], "unknown component or revision 'nosuch'"),
+        (["downgrade", "demoplug"], "downgrade needs a revision"),
+        (["upgrade", "--set", "novalue"], "'novalue' is not k=v"),
+    ],
+)
+def test_bad_input_is_one_clear_error_with_exit_2(cli_dsn: str, args: list[str], message: str) -> None:
+    result = _migrate(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_check_exits_1_on_drift(cli_dsn: str) -> None:
+    ok = _migrate("check")
+    assert ok.exit_code == 1  # the installed plugin is not applied yet
+    assert "demoplug" in ok.stdout.split("not at head:")[1]
+    assert _migrate("upgrade", "demoplug").exit_code == 0
+    assert _migrate("check").exit_code == 0
+    with psycopg.connect(cli_dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE demoplug_items ADD COLUMN by_hand text")
+    drift = runner.invoke(app, ["--json", "migrate", "check"])
+    assert drift.exit_code == 1
+    report = json.loads(drift.stdout)
+    (demoplug,) = [c for c in report["components"] if c["component"] == "demoplug"]
+    assert demoplug["state"] == "drift" and "+by_hand text" in demoplug["problems"][0]
+
+
+def test_new_revision_and_generated_docs(
+    cli_dsn: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    package = ps.make_tree(
+        monkeypatch,
+        tmp_path,
+        "authored",
+        {
+            "0001_authored_base.py": ps.revision_source(
+                "authored_0001", None, component="authored",
+                upgrade="op.execute('CREATE TABLE authored_t (x int)')",
+                downgrade="op.execute('DROP TABLE authored_t')",
+            )
+        },
+    )  # fmt: skip
+    created = _migrate("new", "authored", "add a column", "--needs-downtime", "--not-forward-compatible")
+    assert created.exit_code == 0, created.output
+    path = package / "0002_authored_add_a_column.py"
+    text = path.read_text()
+    assert (
+        "revision: str = 'authored_0002'" in text
+        and "down_revision: str | Sequence[str] | None = 'authored_0001'" in text
+    )
+    assert (
+        "online_safe = False" in text
+        and "backward_compatible = True" in text
+        and "forward_compatible = False" in text
+    )
+    assert "raise NotImplementedError('write the upgrade')" in text
+
+    docs = tmp_path / "migrations.md"
+    assert runner.invoke(app, ["migrate", "docs", "--output", str(docs)]).exit_code == 0
+    rendered = docs.read_text()
+    assert (
+        "## authored" in rendered and "| `authored_0002` | add a column | **no** | yes | **no** |" in rendered
+    )
+    assert "## demoplug" in rendered and "`demoplug_double`" in rendered
+    assert runner.invoke(app, ["migrate", "docs", "--output", str(docs), "--check"]).exit_code == 0
+    docs.write_text(rendered + "edited by hand\n")
+    assert runner.invoke(app, ["migrate", "docs", "--output", str(docs), "--check"]).exit_code == 1

@@ -1,0 +1,158 @@
+"""The dbt models run_lineage_denormalized / run_parent_lineage_denormalized on the real Postgres."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+
+from python_ops.dbt_project import run_dbt
+from python_ops.errors import MigrataError
+from python_ops.lineage.backfill import backfill
+from python_ops.lineage.ingest import ingest_events
+from python_ops.lineage.refresh import refresh
+from python_ops.lineage.sample import food_delivery_events
+from python_ops.settings import MigrataSettings
+
+
+def _event(event_type: str, time: str, run_id: str, job: str = "job_a", **extra: Any) -> dict[str, Any]:
+    return {
+        "eventType": event_type,
+        "eventTime": time,
+        "run": {"runId": run_id, "facets": extra.pop("run_facets", {})},
+        "job": {"namespace": "ns", "name": job},
+        "inputs": [{"namespace": "ns", "name": "in_1"}],
+        "outputs": [{"namespace": "ns", "name": f"out_{job}"}],
+        **extra,
+    }
+
+
+def _partitions(conn: psycopg.Connection, parent: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = %s::regclass ORDER BY 1",
+        (parent,),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _shape(conn: psycopg.Connection, table: str) -> list[tuple[str, str]]:
+    return conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s "
+        "ORDER BY ordinal_position",
+        (table,),
+    ).fetchall()
+
+
+def _backfill_builds_the_same_tables(settings: MigrataSettings, conn: psycopg.Connection) -> None:
+    """The Python backfill creates the same partitioned tables and rows as the dbt models."""
+    assert settings.postgres.dsn
+    for table in ("run_lineage_denormalized", "run_parent_lineage_denormalized"):
+        conn.execute(f"CREATE TABLE dbt_{table} AS SELECT * FROM {table}")
+    shapes = {t: _shape(conn, t) for t in ("run_lineage_denormalized", "run_parent_lineage_denormalized")}
+    indexes = conn.execute(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'run_lineage_denormalized' ORDER BY 1"
+    ).fetchall()
+    conn.execute("DROP TABLE run_lineage_denormalized, run_parent_lineage_denormalized")
+    report = backfill(settings.postgres.dsn, chunk_size=3)
+    assert report.ok, report.summary()
+    for table, shape in shapes.items():
+        assert _shape(conn, table) == shape
+        columns = ", ".join(c for c, _ in shape if c != "denormalized_at")
+        diff = conn.execute(
+            f"SELECT count(*) FROM ((SELECT {columns} FROM {table} EXCEPT SELECT {columns} FROM dbt_{table}) "
+            f"UNION ALL (SELECT {columns} FROM dbt_{table} EXCEPT SELECT {columns} FROM {table})) d"
+        ).fetchone()
+        assert diff == (0,), table
+    assert (
+        conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'run_lineage_denormalized' ORDER BY 1"
+        ).fetchall()
+        == indexes
+    )
+
+
+def test_build_incremental_update_and_gates(settings: MigrataSettings, conn: psycopg.Connection) -> None:
+    ingest_events(conn, food_delivery_events())
+    pending, parent = str(uuid.uuid4()), str(uuid.uuid4())
+    child = str(uuid.uuid4())
+    ingest_events(
+        conn,
+        [
+            _event("START", "2026-01-10T10:00:00Z", pending),
+            _event("START", "2026-01-10T09:00:00Z", parent, job="dag"),
+            _event(
+                "COMPLETE",
+                "2026-01-10T09:30:00Z",
+                child,
+                job="task",
+                run_facets={"parent": {"run": {"runId": parent}, "job": {"namespace": "ns", "name": "dag"}}},
+            ),
+        ],
+    )
+    refresh(settings)  # first build: creates the partitioned tables, partitions, runs every gate
+
+    kind = conn.execute("SELECT relkind FROM pg_class WHERE relname = 'run_lineage_denormalized'").fetchone()
+    assert kind == ("p",)
+    parts = _partitions(conn, "run_lineage_denormalized")
+    assert "run_lineage_denormalized_default" in parts and "run_lineage_denormalized_p202601" in parts
+    runs = conn.execute("SELECT count(*) FROM lineage_runs").fetchone()
+    assert conn.execute("SELECT count(*) FROM run_lineage_denormalized").fetchone() == runs
+    assert conn.execute("SELECT count(*) FROM run_lineage_denormalized_default").fetchone() == (0,)
+    row = conn.execute(
+        "SELECT job_key, state, parent_state FROM run_parent_lineage_denormalized WHERE run_uuid = %s",
+        (child,),
+    ).fetchone()
+    assert row == ("ns:task", "COMPLETE", "START")
+    graph_row = conn.execute(
+        "SELECT input_datasets, output_datasets FROM run_lineage_denormalized WHERE run_uuid = %s", (pending,)
+    ).fetchone()
+    assert graph_row == (["ns:in_1"], ["ns:out_job_a"])
+
+    # changed runs: the pending run completes, the parent fails, a late START must not regress anything,
+    # and a new run lands in a month that has no partition yet
+    newcomer = str(uuid.uuid4())
+    ingest_events(
+        conn,
+        [
+            _event("COMPLETE", "2026-01-10T10:30:00Z", pending),
+            _event("FAIL", "2026-01-10T09:45:00Z", parent, job="dag"),
+            _event("START", "2026-01-10T09:10:00Z", child, job="task"),
+            _event("START", "2026-04-02T08:00:00Z", newcomer),
+        ],
+    )
+    before = conn.execute("SELECT count(*) FROM run_lineage_denormalized").fetchone()
+    refresh(settings, command="run")  # incremental: only the changed runs (gates ran in the first build)
+    assert conn.execute(
+        "SELECT state, ended_at IS NOT NULL FROM run_lineage_denormalized WHERE run_uuid = %s", (pending,)
+    ).fetchone() == ("COMPLETE", True)
+    assert conn.execute(
+        "SELECT state, parent_state FROM run_parent_lineage_denormalized WHERE run_uuid = %s", (child,)
+    ).fetchone() == ("COMPLETE", "FAIL")
+    assert before is not None
+    assert conn.execute("SELECT count(*) FROM run_lineage_denormalized").fetchone() == (before[0] + 1,)
+    assert "run_lineage_denormalized_p202604" in _partitions(conn, "run_lineage_denormalized")
+    assert conn.execute(
+        "SELECT count(*) FROM run_lineage_denormalized_p202604 WHERE run_uuid = %s", (newcomer,)
+    ).fetchone() == (1,)
+
+    _backfill_builds_the_same_tables(settings, conn)
+
+    # the default-partition gate fails as soon as a row sits there
+    conn.execute(
+        "INSERT INTO run_lineage_denormalized_default SELECT * FROM run_lineage_denormalized_p202604"
+        " WHERE false"
+    )
+    conn.execute(
+        """INSERT INTO run_lineage_denormalized (run_uuid, run_date, job_uuid, namespace_name, job_name,
+               job_key, state, created_at, updated_at, input_dataset_uuids, input_datasets,
+               output_dataset_uuids, output_datasets, input_count, output_count, facets, denormalized_at)
+           VALUES (gen_random_uuid(), '1999-01-01', gen_random_uuid(), 'ns', 'x', 'ns:x', 'START', now(),
+               now(), '{}', '{}', '{}', '{}', 0, 0, '{}', now())"""
+    )
+    with pytest.raises(MigrataError):
+        run_dbt(
+            ["test", "--target", "postgres", "--select", "assert_lineage_default_partitions_empty"], settings
+        )
