@@ -5,6 +5,10 @@
   - first build, --full-refresh or `rebuild: true`: every run (of the window);
   - otherwise: runs changed since the newest row already built (of the window), minus a lookback
     (var `lookback_minutes`, default 10) so a transaction that committed late is not missed.
+  The cut-off is read before the model runs and rendered as a constant: compared with a subquery,
+  Postgres guesses a third of all runs changed and plans hash joins scanning every run; with a
+  constant it estimates from the updated_at index and looks the few changed runs up. (Precision of
+  the rendered epoch does not matter next to the lookback.)
 #}
 {% macro lineage_changed_runs_filter(run_alias, updated_at) %}
     {%- set min_date = var('min_date', none) -%}
@@ -13,14 +17,15 @@
     {% if min_date and max_date %}
       and {{ run_alias }}.run_date >= '{{ min_date }}'::date and {{ run_alias }}.run_date < '{{ max_date }}'::date
     {% endif %}
-    {% if partitioned_is_incremental() and not var("rebuild", false) %}
-      and {{ updated_at }} > (
-          select coalesce(max(updated_at), '-infinity'::timestamptz)
-                 - interval '{{ var("lookback_minutes", 10) | int }} minutes'
-            from {{ this }}
-          {% if min_date and max_date %}
-           where run_date >= '{{ min_date }}'::date and run_date < '{{ max_date }}'::date
-          {% endif %}
-      )
+    {% if execute and partitioned_is_incremental() and not var("rebuild", false) %}
+      {%- set newest = run_query(
+          "select extract(epoch from max(updated_at)
+                  - interval '" ~ (var("lookback_minutes", 10) | int) ~ " minutes')::text from " ~ this
+          ~ ((" where run_date >= '" ~ min_date ~ "'::date and run_date < '" ~ max_date ~ "'::date")
+             if min_date and max_date else "")) -%}
+      {%- set since = newest.columns[0].values()[0] -%}
+      {% if since is not none %}
+      and {{ updated_at }} > to_timestamp('{{ since }}'::double precision)
+      {% endif %}
     {% endif %}
 {% endmacro %}

@@ -7,7 +7,8 @@
     2. creates the partitioned table with a DEFAULT partition and its indexes if it does not exist
        (or on --full-refresh);
     3. creates the partitions the staged rows need (`migrata_ensure_range_partitions`);
-    4. deletes the rows being replaced — by `unique_key`, plus every row of the window when the vars
+    4. deletes the rows being replaced — by `unique_key`, in the partitions that hold them (looked up
+       first, so the delete is pruned to them), plus every row of the window when the vars
        `min_date`/`max_date` and `rebuild: true` ask to rebuild a window (a Dagster partition backfill);
     5. inserts the staged rows, all in one transaction.
   Config: partition_by, unique_key, partition_interval ('month'), partition_indexes (see
@@ -46,15 +47,37 @@
     {% endcall %}
 
     {%- set columns = adapter.get_columns_in_relation(staged) | map(attribute='name') | map('string') | list -%}
+    {%- set pkey = adapter.quote(partition_by) -%}
+    {%- set ukey = adapter.quote(unique_key) -%}
+    {#- The partitions holding the rows being replaced: a replaced row may sit in another partition than
+        its new version (a late event moves a run to an earlier day), so they come from the table, not
+        from the staged rows. `= any(array(...))` probes each partition's unique_key index; a join
+        against the staged rows would be planned as a hash join reading every partition whole. -#}
+    {%- set old_keys = [] -%}
+    {%- set null_key = false -%}
+    {% if existing is not none and not should_full_refresh() %}
+        {%- set found = run_query(
+            'select distinct t.' ~ pkey ~ '::text from ' ~ target_relation ~ ' t where t.' ~ ukey
+            ~ ' = any(array(select s.' ~ ukey ~ ' from ' ~ staged ~ ' s))') -%}
+        {%- set old_keys = found.columns[0].values() | list -%}
+        {%- set null_key = none in old_keys -%}
+        {%- set old_keys = old_keys | reject('none') | list -%}
+    {% endif %}
     {% call statement('main') %}
         {% if rebuild %}
         delete from {{ target_relation }}
-         where {{ adapter.quote(partition_by) }} >= '{{ var("min_date") }}'::date
-           and {{ adapter.quote(partition_by) }} < '{{ var("max_date") }}'::date;
+         where {{ pkey }} >= '{{ var("min_date") }}'::date
+           and {{ pkey }} < '{{ var("max_date") }}'::date;
         {% endif %}
+        {% if old_keys or null_key %}
+        {#- literal partition keys: the planner prunes to the partitions that hold replaced rows #}
         delete from {{ target_relation }} t
-         using {{ staged }} s
-         where t.{{ adapter.quote(unique_key) }} = s.{{ adapter.quote(unique_key) }};
+         where t.{{ ukey }} = any(array(select s.{{ ukey }} from {{ staged }} s))
+           and (t.{{ pkey }} in (
+               {%- for key in old_keys %}'{{ key | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor -%}
+               {{- "null" if not old_keys }})
+               {%- if null_key %} or t.{{ pkey }} is null{% endif %});
+        {% endif %}
         insert into {{ target_relation }} ({{ columns | join(', ') }})
         select {{ columns | join(', ') }} from {{ staged }};
         drop table {{ staged }};

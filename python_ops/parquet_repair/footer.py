@@ -2,8 +2,10 @@
 
 The cache holds the serialized Thrift FileMetaData alone (what a parquet file carries between its
 last `PAR1`-framed length and the magic). pyarrow has no public "decode these bytes" call, so the
-bytes are framed as the smallest valid parquet tail, `PAR1 <footer> <len:u32le> PAR1`, and read with
-`pyarrow.parquet.read_metadata` — exactly the reader queries use. The writer side is
+bytes are framed as the smallest valid parquet tail, `PAR1 <footer> <len:u32le> PAR1`, and opened
+with the reader behind `pyarrow.parquet.read_metadata` (`ParquetReader.open` with the options
+`ParquetFile` passes) — exactly the reader queries use, without the Python wrapper's per-call work
+(column path index) that metadata alone never needs. The writer side is
 `FileMetaData.write_metadata_file`, which frames a freshly serialized footer the same way.
 """
 
@@ -13,11 +15,15 @@ import struct
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pyarrow._parquet import ParquetReader
 
 from python_ops.parquet_repair.models import EntryClass
-from python_ops.parquet_repair.thrift_codec import inspect_footer
+from python_ops.parquet_repair.thrift_codec import FooterShape, inspect_footer, lacks_num_rows
 
 MAGIC = b"PAR1"
+# what the reader raises on bytes it cannot decode; damaged footers can also hit NotImplemented
+# paths (e.g. "Integers with more than 64 bits"), which are no OSError/ValueError
+DECODE_ERRORS = (OSError, ValueError, pa.ArrowException)
 
 
 def frame(footer: bytes) -> bytes:
@@ -27,7 +33,10 @@ def frame(footer: bytes) -> bytes:
 
 def decode(footer: bytes) -> pq.FileMetaData:
     """Decode cached footer bytes with the current reader; raises OSError on what it cannot read."""
-    return pq.read_metadata(pa.BufferReader(frame(footer)))
+    reader = ParquetReader()
+    # the arguments `pq.ParquetFile` (hence `read_metadata`) opens with; C++ parses without the GIL
+    reader.open(pa.BufferReader(frame(footer)), pre_buffer=True, arrow_extensions_enabled=True)
+    return reader.metadata
 
 
 def serialize(meta: pq.FileMetaData) -> bytes:
@@ -40,25 +49,38 @@ def serialize(meta: pq.FileMetaData) -> bytes:
 
 
 def classify(footer: bytes | None) -> tuple[EntryClass, str]:
-    """Say whether the current reader decodes `footer`; if not, whether it is legacy or corrupt.
+    """Say whether the current reader decodes `footer`; if not, whether it is legacy or corrupt."""
+    cls, detail, _shape = classify_shape(footer)
+    return cls, detail
+
+
+def classify_shape(footer: bytes | None) -> tuple[EntryClass, str, FooterShape | None]:
+    """`classify`, plus the structural read made for an undecodable footer (None when it decoded).
+
+    Say whether the current reader decodes `footer`; if not, whether it is legacy or corrupt.
 
     The reader's error does not tell a missing `num_rows` from garbage ("TProtocolException:
     Invalid data" for both), so a failed decode is inspected structurally: a complete FileMetaData
     whose only missing required field is `num_rows` is legacy, anything else is corrupt.
     """
     if not footer:
-        return EntryClass.CORRUPT, "empty metadata"
-    try:
-        decode(footer)
-        return EntryClass.OK, ""
-    except (OSError, ValueError) as exc:
-        reader_error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return EntryClass.CORRUPT, "empty metadata", inspect_footer(b"")
+    if lacks_num_rows(footer):
+        # certain to fail in the reader (its Thrift code requires num_rows): skip its full parse,
+        # which costs as much on a footer lacking only num_rows as on a healthy one
+        reader_error = "no num_rows in the Thrift struct, which the reader requires"
+    else:
+        try:
+            decode(footer)
+            return EntryClass.OK, "", None
+        except DECODE_ERRORS as exc:
+            reader_error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     shape = inspect_footer(footer)
     if shape.legacy:
-        return EntryClass.LEGACY, f"Required field num_rows is missing (reader: {reader_error})"
+        return EntryClass.LEGACY, f"Required field num_rows is missing (reader: {reader_error})", shape
     if not shape.parsed:
-        return EntryClass.CORRUPT, f"not a FileMetaData ({shape.error or reader_error})"
+        return EntryClass.CORRUPT, f"not a FileMetaData ({shape.error or reader_error})", shape
     if shape.trailing_bytes:
-        return EntryClass.CORRUPT, f"{shape.trailing_bytes} bytes after the FileMetaData"
+        return EntryClass.CORRUPT, f"{shape.trailing_bytes} bytes after the FileMetaData", shape
     missing = ", ".join(str(f) for f in shape.missing_required) or "none"
-    return EntryClass.CORRUPT, f"required fields missing: {missing} (reader: {reader_error})"
+    return EntryClass.CORRUPT, f"required fields missing: {missing} (reader: {reader_error})", shape

@@ -53,7 +53,7 @@ class MetadataLoader:
             )
         try:
             return ft.decode(raw)
-        except (OSError, ValueError):
+        except ft.DECODE_ERRORS:
             return self._repair_once(file_path)
 
     def _repair_once(self, file_path: str) -> pq.FileMetaData:
@@ -80,7 +80,7 @@ class MetadataLoader:
         raw = st.read_entry(conn, self.store, file_path) or b""
         try:  # repaired by someone else between our read and becoming the leader
             return ft.decode(raw)
-        except (OSError, ValueError):
+        except ft.DECODE_ERRORS:
             pass
         result = refetch(self.storage, file_path, raw)
         if result.footer is None:

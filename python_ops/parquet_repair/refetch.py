@@ -12,11 +12,16 @@ from __future__ import annotations
 from python_ops.parquet_repair import footer as ft
 from python_ops.parquet_repair.models import Issue, IssueKind, Refetched
 from python_ops.parquet_repair.storage import Storage, StorageIssue
-from python_ops.parquet_repair.thrift_codec import inspect_footer
+from python_ops.parquet_repair.thrift_codec import FooterShape, inspect_footer
 
 
-def refetch(storage: Storage, path: str, cached: bytes | None = None) -> Refetched:
-    """Read `path`'s footer and return new cache bytes, or the issue that prevents it. Never raises."""
+def refetch(
+    storage: Storage, path: str, cached: bytes | None = None, cached_shape: FooterShape | None = None
+) -> Refetched:
+    """Read `path`'s footer and return new cache bytes, or the issue that prevents it. Never raises.
+
+    `cached_shape` is `inspect_footer(cached)` when the caller already made it (classification did),
+    so the old bytes are not read twice."""
     try:
         raw = storage.read_footer(path)
     except StorageIssue as exc:
@@ -26,7 +31,7 @@ def refetch(storage: Storage, path: str, cached: bytes | None = None) -> Refetch
         fresh = ft.serialize(meta)
         # the writer reproduced the file's bytes exactly: `meta` already is their decoding
         check = meta if fresh == raw else ft.decode(fresh)
-    except (OSError, ValueError) as exc:
+    except ft.DECODE_ERRORS as exc:
         return Refetched(path, issue=Issue(path, IssueKind.FILE_CORRUPT.value, _line(exc)))
     new = inspect_footer(fresh)
     if (
@@ -37,7 +42,7 @@ def refetch(storage: Storage, path: str, cached: bytes | None = None) -> Refetch
         detail = f"re-serialized footer differs: num_rows {new.num_rows} vs file {meta.num_rows}"
         return Refetched(path, issue=Issue(path, IssueKind.FILE_CORRUPT.value, detail))
     if cached:
-        old = inspect_footer(cached)
+        old = cached_shape if cached_shape is not None else inspect_footer(cached)
         if old.legacy and (old.row_group_rows != meta.num_rows or old.schema_names != new.schema_names):
             detail = (
                 f"cache describes {old.row_group_rows} rows / {len(old.schema_names)} schema nodes, "

@@ -109,13 +109,15 @@ def update_sql(store: StoreConfig) -> sql.Composable:
         else sql.SQL("")
     )
     return sql.SQL(
-        "UPDATE {t} AS t SET {m} = v.m{stamp} FROM unnest(%s::text[], %s::bytea[]) AS v(p, m) "
+        "UPDATE {t} AS t SET {m} = v.m{stamp} FROM unnest(%b::text[], %b::bytea[]) AS v(p, m) "
         "WHERE t.{p} = v.p"
     ).format(stamp=stamp, **_ids(store))
 
 
 def update_entries(conn: psycopg.Connection, store: StoreConfig, updates: Sequence[tuple[str, bytes]]) -> int:
-    """Write new footers for many entries in one statement; return the rows updated."""
+    """Write new footers for many entries in one statement; return the rows updated.
+
+    The arrays travel in binary (`%b`): text would hex-escape every footer byte on both sides."""
     if not updates:
         return 0
     cur = conn.execute(update_sql(store), ([u[0] for u in updates], [u[1] for u in updates]))

@@ -137,6 +137,35 @@ def inspect_footer(footer: bytes) -> FooterShape:
     )
 
 
+class _NumRowsOnly(_Struct):
+    pass
+
+
+# every other field is skipped by the C decoder without building anything
+_NumRowsOnly.thrift_spec = (None, None, None, (3, TType.I64, "num_rows", None, None))
+
+
+def lacks_num_rows(footer: bytes) -> bool:
+    """True when `footer` is certainly undecodable: one complete compact-protocol struct, every byte
+    used, without the `num_rows` i64 at its top level — what an old writer produced.
+
+    The reader's generated Thrift code requires num_rows, so such bytes need no full decode. Bytes
+    this decoder cannot read say False (undecided): measured on flipped bytes, the reader and this
+    decoder can disagree there. False never means decodable. About 10 us, a fifth of a full parse."""
+    if not footer:
+        return False
+    buffer = TTransport.TMemoryBuffer(footer)
+    proto = TCompactProtocol.TCompactProtocolAccelerated(buffer, fallback=True)
+    if proto._fast_decode is None:  # pragma: no cover - the C extension ships with the wheel
+        return False
+    found = _NumRowsOnly()
+    try:
+        proto._fast_decode(found, proto, [_NumRowsOnly, _NumRowsOnly.thrift_spec])
+    except Exception:  # the decoder raises several types for bad input; leave those to the reader
+        return False
+    return found.num_rows is None and buffer._buffer.tell() == len(footer)
+
+
 def _slow_read(meta: _FileMetaData, proto: Any) -> None:  # pragma: no cover
     fields = {fid: value for fid, _t, value in _read_struct(proto)}
     meta.version = fields.get(FIELD_VERSION)  # type: ignore[attr-defined]

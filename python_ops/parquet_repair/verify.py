@@ -25,13 +25,13 @@ def compare_entry(storage: Storage, path: str, cached: bytes) -> Issue | None:
     """Return why the cached footer of `path` is not the file's, or None when they agree."""
     try:
         meta = ft.decode(cached)
-    except (OSError, ValueError) as exc:
+    except ft.DECODE_ERRORS as exc:
         return Issue(path, "undecodable", str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "")
     try:
         own = ft.decode(storage.read_footer(path))
     except StorageIssue as exc:
         return Issue(path, exc.kind.value, exc.detail)
-    except (OSError, ValueError) as exc:
+    except ft.DECODE_ERRORS as exc:
         return Issue(path, IssueKind.FILE_CORRUPT.value, str(exc)[:200])
     if meta.num_rows != own.num_rows:
         return Issue(path, "num-rows-differ", f"cache {meta.num_rows}, file {own.num_rows}")

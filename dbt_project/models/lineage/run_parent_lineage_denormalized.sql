@@ -18,25 +18,25 @@
   parent run changes, so `updated_at` is the later of both.
 #}
 
-with runs as (
-    select * from {{ ref('stg_lineage__runs') }}
-),
-
-jobs as (
+-- The runs are looked up with `= any(array(...))`, an index scan whatever the planner guesses about
+-- how many runs changed; `runs` as a CTE referenced more than once would be materialized whole (every
+-- run, spilled to disk), and joins against the changed runs got planned as hash joins scanning every run.
+with jobs as (
     select * from {{ ref('stg_lineage__jobs') }}
 ),
 
 changed as (
-    select r.run_uuid from runs r
+    select r.run_uuid, r.parent_run_uuid from {{ ref('stg_lineage__runs') }} r
     {{ lineage_changed_runs_filter('r', 'r.updated_at') }}
 ),
 
 -- children that changed themselves, and children whose parent run changed
 child_ids as (
-    select c.run_uuid from runs c join changed using (run_uuid) where c.parent_run_uuid is not null
+    select ch.run_uuid from changed ch where ch.parent_run_uuid is not null
     union
-    select c.run_uuid from runs c join changed ch on c.parent_run_uuid = ch.run_uuid
-    where c.parent_run_uuid is not null and {{ lineage_window_predicate('c.run_date') }}
+    select c.run_uuid from {{ ref('stg_lineage__runs') }} c
+    where c.parent_run_uuid = any(array(select ch.run_uuid from changed ch))
+      and c.parent_run_uuid is not null and {{ lineage_window_predicate('c.run_date') }}
 ),
 
 final as (
@@ -60,8 +60,7 @@ final as (
         parent.started_at as parent_started_at,
         parent.ended_at as parent_ended_at,
         now() as denormalized_at
-    from runs c
-    join child_ids using (run_uuid)
+    from {{ ref('stg_lineage__runs') }} c
     join jobs using (job_uuid)
     -- the source table, for a primary-key lookup per child (see run_lineage_denormalized)
     left join lateral (
@@ -69,6 +68,7 @@ final as (
         from {{ source('lineage', 'lineage_runs') }} p
         where p.uuid = c.parent_run_uuid
     ) parent on true
+    where c.run_uuid = any(array(select k.run_uuid from child_ids k))
 )
 
 select * from final

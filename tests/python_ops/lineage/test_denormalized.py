@@ -156,3 +156,41 @@ def test_build_incremental_update_and_gates(settings: MigrataSettings, conn: psy
         run_dbt(
             ["test", "--target", "postgres", "--select", "assert_lineage_default_partitions_empty"], settings
         )
+
+
+def test_late_event_moving_a_run_to_another_month_leaves_no_stale_row(
+    settings: MigrataSettings, conn: psycopg.Connection
+) -> None:
+    """The incremental delete is pruned to the partitions holding the replaced rows, found first."""
+    moved, stays = str(uuid.uuid4()), str(uuid.uuid4())
+    ingest_events(
+        conn,
+        [
+            _event("START", "2026-02-01T00:30:00Z", moved),
+            _event("START", "2026-02-03T10:00:00Z", stays),
+        ],
+    )
+    refresh(settings, command="run")
+    assert conn.execute(
+        "SELECT count(*) FROM run_lineage_denormalized_p202602 WHERE run_uuid = %s", (moved,)
+    ).fetchone() == (1,)
+
+    # a late event from before midnight of the previous month: the run now starts in January
+    ingest_events(
+        conn,
+        [
+            _event("START", "2026-01-31T23:50:00Z", moved),
+            _event("COMPLETE", "2026-02-03T10:30:00Z", stays),
+        ],
+    )
+    refresh(settings, command="run")
+    rows = conn.execute(
+        "SELECT tableoid::regclass::text, run_date::text FROM run_lineage_denormalized WHERE run_uuid = %s",
+        (moved,),
+    ).fetchall()
+    assert rows == [("run_lineage_denormalized_p202601", "2026-01-31")]
+    assert conn.execute(
+        "SELECT state, count(*) OVER () FROM run_lineage_denormalized WHERE run_uuid = %s", (stays,)
+    ).fetchall() == [("COMPLETE", 1)]
+    runs = conn.execute("SELECT count(*) FROM lineage_runs").fetchone()
+    assert conn.execute("SELECT count(*) FROM run_lineage_denormalized").fetchone() == runs
