@@ -28,3 +28,14 @@ def connect(dsn: str, *, autocommit: bool = False, application_name: str = "migr
             f"cannot connect to Postgres at {describe_dsn(dsn)}: {reason}",
             hint="start the embedded server with `migrata engines up`, or fix MIGRATA_POSTGRES__DSN",
         ) from None
+
+
+def use_autocommit(conn: psycopg.Connection) -> None:
+    """Commit any open transaction and switch `conn` to autocommit.
+
+    Long operations open their own transaction per batch (`with conn.transaction()`); under
+    autocommit those are real transactions rather than savepoints inside a caller's transaction.
+    """
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        conn.commit()
+    conn.autocommit = True

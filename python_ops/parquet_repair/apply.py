@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from python_ops.db import use_autocommit
 from python_ops.errors import PreconditionError
 from python_ops.parquet_repair import store as st
 from python_ops.parquet_repair.backup import backup_entries, backup_rows
@@ -233,9 +234,7 @@ def repair(
 ) -> Report:
     """Repair every entry the current reader cannot decode from its file; resumable; backup first."""
     started = time.monotonic()
-    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        conn.commit()
-    conn.autocommit = True
+    use_autocommit(conn)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="parquet-footer") as pool:
         op = RepairOperation(
             store, storage, batch_size=batch_size, workers=workers, only_legacy=only_legacy, pool=pool

@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 
+from python_ops.db import use_autocommit
 from python_ops.parquet_repair import store as st
 from python_ops.parquet_repair.footer import classify
 from python_ops.parquet_repair.models import ClassCounts, EntryClass, StoreConfig
@@ -99,9 +100,7 @@ def scan(
 ) -> Report:
     """Classify every entry of the footer cache; the report fails when anything needs repair."""
     op = ScanOperation(store, storage, check_files=check_files, chunk=chunk)
-    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        conn.commit()
-    conn.autocommit = True
+    use_autocommit(conn)
     checkpoints.clear(conn, op.name)  # read-only: always a full pass, never a resume
     report = execute(op, conn, on_progress=on_progress)
     report.details.update(op.summary())

@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 
+from python_ops.db import use_autocommit
 from python_ops.parquet_repair import footer as ft
 from python_ops.parquet_repair import store as st
 from python_ops.parquet_repair.models import Issue, IssueKind, StoreConfig
@@ -86,9 +87,7 @@ def verify(
     on_progress: ProgressCallback | None = None,
 ) -> Report:
     """Check that every entry decodes and equals its file's footer (num_rows, schema)."""
-    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        conn.commit()
-    conn.autocommit = True
+    use_autocommit(conn)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="parquet-verify") as pool:
         op = VerifyOperation(store, storage, pool)
         checkpoints.clear(conn, op.name)  # read-only: always a full pass

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from python_ops.db import use_autocommit
 from python_ops.errors import PreconditionError
 from python_ops.partitions import catalog, online
 from python_ops.partitions.backups import create_backup
@@ -104,9 +105,7 @@ def repartition(
     Reruns continue a run that was stopped; a table this verb already repartitioned is reported as
     nothing to do.
     """
-    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        conn.commit()
-    conn.autocommit = True
+    use_autocommit(conn)
     started = time.monotonic()
     schema, name = catalog.split_name(table)
     qualified = f"{schema}.{name}"

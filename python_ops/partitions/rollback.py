@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from python_ops.db import use_autocommit
 from python_ops.errors import PreconditionError, VerificationError
 from python_ops.partitions import catalog, online
 from python_ops.partitions.state import load_run, operation_name, set_step, state_details
@@ -30,9 +31,7 @@ def rollback(
     conn: psycopg.Connection, table: str, *, lock_timeout_ms: int = 2_000, dry_run: bool = False
 ) -> Report:
     """Undo the repartitioning of `table` at whatever step it is; the original comes back verified."""
-    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        conn.commit()
-    conn.autocommit = True
+    use_autocommit(conn)
     started = time.monotonic()
     schema, name = catalog.split_name(table)
     qualified = f"{schema}.{name}"

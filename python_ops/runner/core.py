@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from python_ops.db import use_autocommit
 from python_ops.runner import checkpoints
 from python_ops.runner.models import Batch, Check, Plan, Progress, Report
 
@@ -58,9 +59,7 @@ def execute(
     """Run `op` to completion (or to its plan with `dry_run`) and return its report."""
     notify = on_progress or _noop
     started = time.monotonic()
-    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        conn.commit()
-    conn.autocommit = True  # every unit of work below opens its own transaction
+    use_autocommit(conn)
 
     notify(Progress(op.name, "plan", 0, 0, "rows", message="planning"))
     plan = op.plan(conn)
