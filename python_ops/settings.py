@@ -122,7 +122,10 @@ class ArchiveSettings(BaseModel):
         description="pull: ClickHouse reads Postgres with postgresql(); push: migrata streams COPY → Arrow.",
     )
     copy_batch_rows: int = Field(
-        default=2_000_000, ge=1, description="Rows per copy slice (a set-based INSERT; one checkpoint each)."
+        default=5_000_000,
+        ge=1,
+        description="Rows per copy slice (a set-based INSERT; one checkpoint each; each slice is one scan of "
+        "the Postgres table).",
     )
     push_chunk_rows: int = Field(default=250_000, ge=1, description="Rows per Arrow insert on the push path.")
     schedule: str = Field(default="*/5 * * * *", description="Cron schedule of the archive job.")

@@ -86,7 +86,7 @@ def run(
     if not settings.archive.enabled:
         return []
     reports: list[Report] = []
-    with _engines(settings) as (dsn, conn, ch):
+    with _engines(settings) as (_dsn, conn, ch):
         all_specs = specs(conn, settings)
         chosen = specs(conn, settings, table)
         created = not table_exists(ch, settings.archive.target_table)
@@ -97,7 +97,6 @@ def run(
         for dataset in state.datasets(conn, dataset_id):
             for spec in chosen:
                 op = ArchiveCopy(
-                    dsn=dsn,
                     ch=ch,
                     spec=spec,
                     dataset=dataset,

@@ -1,18 +1,24 @@
 """Own the copy step of one archive run for one (dataset, table): an `Operation` for the shared runner.
 
-plan  — the watermark, the cutoff (now - max_age_hours), how many rows lie in (watermark, cutoff], and
-        which retained rows at or below the watermark are missing from ClickHouse (late rows);
+plan  — the watermark, the cutoff (now - max_age_hours), the Postgres digest of (watermark, cutoff]
+        (count, checksum and oldest time in one scan), and which retained rows at or below the
+        watermark are missing from ClickHouse (late rows);
 run   — batch 1 sweeps the late rows (push by id), then each batch copies one time slice of
         (watermark, cutoff] (pull or push); a slice is an idempotent re-delivery if repeated;
-verify— count and checksum of (watermark, cutoff] in Postgres vs ClickHouse (FINAL), computed
-        concurrently, and no late row still missing;
+verify— ClickHouse's digest (FINAL) of (watermark, cutoff] must equal the plan's Postgres digest, and
+        no late row may still be missing;
 finish— only then: watermark := cutoff and the audit event, in one Postgres transaction.
+
+Postgres' side is computed once, in the plan, right before the copy (so the count that sizes the
+slices costs no scan of its own). A row written into the range after that digest and before the copy
+makes ClickHouse hold more than the digest: verification fails, nothing advances, the next run
+repeats the copy. A row written after the copy is missing from both: the watermark advances past
+it, and the next run's late-row sweep archives it (cleanup never deletes a row ClickHouse lacks).
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,7 +31,6 @@ from python_ops.archive import state
 from python_ops.archive.checksum import Digest, ch_range, clickhouse_digest, pg_range, postgres_digest
 from python_ops.archive.schema import TableSpec
 from python_ops.archive.transport import pull, pull_sql, push, push_query
-from python_ops.db import connect
 from python_ops.engines.clickhouse import quote_ident as _q
 from python_ops.runner import Batch, Check, Operation, Plan, Report, Step
 from python_ops.settings import ArchiveSettings
@@ -122,7 +127,6 @@ class ArchiveCopy(Operation):
     def __init__(
         self,
         *,
-        dsn: str,
         ch: Client,
         spec: TableSpec,
         dataset: state.Dataset,
@@ -132,29 +136,25 @@ class ArchiveCopy(Operation):
         hook: FaultHook | None = None,
     ) -> None:
         self.name = f"archive_copy:{spec.name}:{dataset.id}"
-        self.dsn, self.ch, self.spec, self.dataset = dsn, ch, spec, dataset
+        self.ch, self.spec, self.dataset = ch, spec, dataset
         self.config, self.collection = config, collection
         self.now = now
         self.hook = hook or _noop
         self._late: list[str] = []
         self._grace = timedelta(hours=config.grace_period_hours)
         self._swept = False
+        self._pg: Digest = Digest(0, 0)
         self._digest: Digest | None = None
 
     # -- plan -------------------------------------------------------------------------------------
     def plan(self, conn: psycopg.Connection) -> Plan:
-        spec, cfg = self.spec, self.spec.config
+        spec = self.spec
         wm = state.watermark(conn, self.config.watermark_table, self.dataset.id, spec.name)
         cutoff = (self.now or datetime.now(UTC)) - timedelta(hours=self.config.max_age_hours)
         if wm is not None and cutoff < wm:
             cutoff = wm  # max_age grew: never move the watermark back
-        where, params = pg_range(spec, wm, cutoff)
-        total, oldest = conn.execute(
-            sql.SQL("SELECT count(*), min({}) FROM {} WHERE {}").format(
-                sql.Identifier(cfg.time_column), sql.Identifier(spec.name), where
-            ),
-            [self.dataset.id, *params],
-        ).fetchone()  # type: ignore[misc]
+        self._pg = postgres_digest(conn, spec, self.dataset.id, wm, cutoff)
+        total, oldest = self._pg.rows, self._pg.oldest
         self._late = late_ids(conn, self.ch, spec, self.dataset.id, wm, self._grace)
         start = wm if wm is not None else (oldest - timedelta(microseconds=1) if oldest else cutoff)
         slices = max(1, math.ceil(total / self.config.copy_batch_rows))
@@ -199,6 +199,7 @@ class ArchiveCopy(Operation):
                 "start": start.isoformat(),
                 "width_us": width_us,
                 "new_rows": total,
+                "postgres_checksum": str(self._pg.checksum),
                 "late_rows": len(self._late),
                 "transport": self.config.transport,
             },
@@ -288,24 +289,10 @@ class ArchiveCopy(Operation):
         d = plan.details
         wm = datetime.fromisoformat(d["watermark_before"]) if d["watermark_before"] else None
         cutoff = datetime.fromisoformat(d["cutoff"])
-        pg_result: dict[str, Any] = {}
-
-        def pg_side() -> None:  # Postgres and ClickHouse compute their digests at the same time
-            try:
-                with connect(self.dsn, autocommit=True, application_name="migrata-archive-verify") as c:
-                    pg_result["digest"] = postgres_digest(c, self.spec, self.dataset.id, wm, cutoff)
-            except BaseException as exc:  # re-raised in the caller's thread
-                pg_result["error"] = exc
-
-        worker = threading.Thread(target=pg_side, daemon=True)
-        worker.start()
         exists = table_exists(self.ch, self.spec.name)
         ch = clickhouse_digest(self.ch, self.spec, self.dataset.id, wm, cutoff) if exists else Digest(0, 0)
-        worker.join()
-        if "error" in pg_result:
-            raise pg_result["error"]
-        pg: Digest = pg_result["digest"]
-        self._digest = Digest(pg.rows, pg.checksum, pg.bytes, ch.partitions)
+        pg = self._pg
+        self._digest = Digest(pg.rows, pg.checksum, ch.bytes, ch.partitions)
         # the plan found every late row; only a sweep needs confirming (new late rows wait for the next run)
         missing = late_ids(conn, self.ch, self.spec, self.dataset.id, wm, self._grace) if self._late else []
         where = f"{self.spec.name} of {self.dataset.slug} in ({d['watermark_before']}, {d['cutoff']}]"
