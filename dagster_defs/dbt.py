@@ -13,6 +13,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from dagster_defs.resources import MigrataResource
 from python_ops.dbt_project import manifest_path
 from python_ops.errors import ConfigError
+from python_ops.lineage.refresh import MODELS
 
 CHDB_POOL = "chdb"  # one step at a time may hold chDB's data directory
 
@@ -46,7 +47,7 @@ def _manifest(target: str) -> str:
     name="lineage_dbt_models",
     select="path:dbt_project/models/lineage",
     # the incremental, monthly-partitioned models are built by `lineage_denormalized_models`
-    exclude="run_lineage_denormalized run_parent_lineage_denormalized",
+    exclude=" ".join(MODELS),
 )
 def lineage_dbt_models(
     context: AssetExecutionContext, dbt_postgres: DbtCliResource, migrata: MigrataResource

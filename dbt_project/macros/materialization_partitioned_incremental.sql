@@ -5,7 +5,8 @@
   dbt-postgres cannot create partitioned tables, hence this. Each run:
     1. stages the model's rows in a temp table (the model itself decides what is new or changed);
     2. creates the partitioned table with a DEFAULT partition and its indexes if it does not exist
-       (or on --full-refresh);
+       (or on --full-refresh); on an existing table, adds the columns and indexes the model gained
+       since it was created (like dbt's on_schema_change='append_new_columns');
     3. creates the partitions the staged rows need (`migrata_ensure_range_partitions`);
     4. deletes the rows being replaced — by `unique_key`, in the partitions that hold them (looked up
        first, so the delete is pruned to them), plus every row of the window when the vars
@@ -39,6 +40,14 @@
         {% endif %}
         {% call statement('create') %}
             {{ create_partitioned_table(target_relation, staged, partition_by, indexes) }}
+        {% endcall %}
+    {% else %}
+        {%- set present = adapter.get_columns_in_relation(existing) | map(attribute='name') | list -%}
+        {% call statement('evolve') %}
+            {% for column in adapter.get_columns_in_relation(staged) if column.name not in present %}
+            alter table {{ target_relation }} add column {{ adapter.quote(column.name) }} {{ column.data_type }};
+            {% endfor %}
+            {{ partitioned_table_indexes(target_relation, indexes) }}
         {% endcall %}
     {% endif %}
 

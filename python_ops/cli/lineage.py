@@ -126,15 +126,22 @@ def backfill(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; write nothing."),
 ) -> None:
-    """Backfill the denormalized lineage tables from all runs, in resumable chunks."""
+    """Backfill the denormalized lineage tables from all runs, in resumable chunks.
+
+    Then builds the lineage graph edges (dbt model lineage_graph_edges) from the backfilled runs.
+    """
     from python_ops.cli.output import print_report
     from python_ops.lineage.backfill import backfill as run_backfill
+    from python_ops.lineage.refresh import GRAPH_MODEL
+    from python_ops.lineage.refresh import refresh as run_refresh
 
     st = state(ctx)
     with progress(st.quiet) as on_progress:
         report = run_backfill(
             postgres_dsn(st.settings), chunk_size=chunk_size, on_progress=on_progress, dry_run=dry_run
         )
+    if report.ok and not dry_run:
+        run_refresh(st.settings, select=[GRAPH_MODEL])
     print_report(report, as_json=st.json, show_sql=dry_run)
 
 

@@ -30,18 +30,20 @@ def report(settings: MigrataSettings) -> Section:
                       (SELECT count(*) FROM lineage_datasets), (SELECT count(*) FROM lineage_runs),
                       (SELECT count(*) FROM run_lineage_denormalized),
                       (SELECT count(*) FROM run_parent_lineage_denormalized),
+                      (SELECT count(*) FROM lineage_graph_edges),
                       (SELECT count(*) FROM pg_inherits
                         WHERE inhparent = 'run_lineage_denormalized'::regclass)"""
         ).fetchone()
         assert row is not None
         graph = lineage_graph(conn, GRAPH_NODE, 3, "up")
-    events, jobs, datasets, runs, rld, rpld, partitions = row
+    events, jobs, datasets, runs, rld, rpld, edges, partitions = row
     rows: list[list[object]] = [
         ["lineage_events_raw", events],
         ["lineage_jobs / lineage_datasets", f"{jobs} / {datasets}"],
         ["lineage_runs", runs],
         [f"run_lineage_denormalized ({partitions} partitions incl. default)", rld],
         ["run_parent_lineage_denormalized", rpld],
+        ["lineage_graph_edges", edges],
     ]
     rows += [
         [f"graph edge (up from {GRAPH_NODE}, depth 3)", f"{e['source']} → {e['target']}"]
@@ -52,5 +54,5 @@ def report(settings: MigrataSettings) -> Section:
         ["what", "value"],
         rows,
         f"{events} events → {runs} runs, all {rld} denormalized; lineage graph of "
-        f"{len(graph['nodes'])} nodes and {len(graph['edges'])} edges read from run_lineage_denormalized",
+        f"{len(graph['nodes'])} nodes and {len(graph['edges'])} edges read from lineage_graph_edges",
     )

@@ -42,7 +42,8 @@ SELECT r.uuid AS run_uuid,
        coalesce(cardinality(i.keys), 0) AS input_count,
        coalesce(cardinality(o.keys), 0) AS output_count,
        r.facets,
-       now() AS denormalized_at
+       now() AS denormalized_at,
+       pg_current_xact_id() AS denormalized_xid
   FROM runs r
   JOIN lineage_jobs j ON j.uuid = r.job_uuid
   LEFT JOIN LATERAL (
@@ -97,6 +98,7 @@ INDEXES: dict[str, list[tuple[list[str], str]]] = {
         (["namespace_name", "job_name", "created_at"], "btree"),
         (["state", "created_at"], "btree"),
         (["updated_at"], "btree"),
+        (["denormalized_xid"], "btree"),
         (["input_datasets"], "gin"),
         (["output_datasets"], "gin"),
     ],
@@ -116,11 +118,13 @@ def table_exists(conn: psycopg.Connection, table: str) -> bool:
 
 
 def ensure_tables(conn: psycopg.Connection) -> list[str]:
-    """Create the partitioned denormalized tables the way the dbt materialization does, if missing."""
+    """Create the partitioned denormalized tables the way the dbt materialization does, if missing.
+
+    An existing table gets the columns and indexes the models gained since it was created, as the
+    materialization does on its next run.
+    """
     created = []
     for table, select in SELECTS.items():
-        if table_exists(conn, table):
-            continue
         shape = f"_shape_{table}"
         query = select.replace("@RUNS@", "SELECT * FROM lineage_runs")
         conn.execute(
@@ -129,27 +133,50 @@ def ensure_tables(conn: psycopg.Connection) -> list[str]:
                 sql.SQL(query),  # type: ignore[arg-type]
             )
         )
-        conn.execute(
-            sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS) PARTITION BY RANGE (run_date)").format(
-                sql.Identifier(table), sql.Identifier(shape)
+        if table_exists(conn, table):
+            missing = conn.execute(
+                """SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                    WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+                      AND a.attname NOT IN (SELECT attname FROM pg_attribute
+                                             WHERE attrelid = %s::regclass AND attnum > 0)
+                    ORDER BY a.attnum""",
+                (shape, table),
+            ).fetchall()
+            for name, type_ in missing:
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                        sql.Identifier(table), sql.Identifier(name), sql.SQL(type_)
+                    )
+                )
+        else:
+            conn.execute(
+                sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS) PARTITION BY RANGE (run_date)").format(
+                    sql.Identifier(table), sql.Identifier(shape)
+                )
             )
-        )
-        conn.execute(
-            sql.SQL("CREATE TABLE {} PARTITION OF {} DEFAULT").format(
-                sql.Identifier(f"{table}_default"), sql.Identifier(table)
+            conn.execute(
+                sql.SQL("CREATE TABLE {} PARTITION OF {} DEFAULT").format(
+                    sql.Identifier(f"{table}_default"), sql.Identifier(table)
+                )
             )
-        )
+            created.append(table)
         for columns, kind in INDEXES[table]:
             conn.execute(
-                sql.SQL("CREATE INDEX {} ON {} USING {} ({})").format(
+                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING {} ({})").format(
                     sql.Identifier(f"{table}_{'_'.join(columns)}_idx"),
                     sql.Identifier(table),
                     sql.SQL(kind),
                     sql.SQL(", ").join(sql.Identifier(c) for c in columns),
                 )
             )
-        created.append(table)
+        conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(shape)))
     return created
+
+
+def _columns(conn: psycopg.Connection, stage: sql.Identifier) -> list[psycopg.Column]:
+    """The columns of a staged relation (by name: an evolved table may order its columns differently)."""
+    cur = conn.execute(sql.SQL("SELECT * FROM {} LIMIT 0").format(stage))
+    return list(cur.description or [])
 
 
 def denormalize_runs(conn: psycopg.Connection, runs_filter: str, params: dict[str, object]) -> dict[str, int]:
@@ -186,6 +213,8 @@ def denormalize_runs(conn: psycopg.Connection, runs_filter: str, params: dict[st
                 ).format(sql.Identifier(table), stage),
                 (low, high),
             )
-            conn.execute(sql.SQL("INSERT INTO {} SELECT * FROM {}").format(sql.Identifier(table), stage))
+            names = sql.SQL(", ").join(sql.Identifier(c.name) for c in _columns(conn, stage))
+            insert = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}")
+            conn.execute(insert.format(sql.Identifier(table), names, names, stage))
         conn.execute(sql.SQL("DROP TABLE {}").format(stage))
     return counts

@@ -2,9 +2,13 @@
 
 Nodes are `job:NAMESPACE:NAME` and `dataset:NAMESPACE:NAME`; edges go dataset → job (a run of the job
 read it) and job → dataset (a run wrote it). `depth` counts edges from the start node; `both` is the
-union of the upstream and the downstream graphs. The same breadth-first walk runs on either source —
-the denormalized tables (one indexed lookup per level, no joins) or the normalized tables (joins) — so
-both answers can be compared exactly.
+union of the upstream and the downstream graphs. Each answer is one recursive query, on either source:
+
+- denormalized: `lineage_graph_edges` (the dbt model of distinct edges), a few index probes per level;
+- normalized: the same walk through runs, run inputs/outputs, jobs and datasets, where every step
+  visits every run of a job or every run that touched a dataset.
+
+Both return the same edges, so the answers can be compared exactly (tests, benchmarks/lineage).
 """
 
 from __future__ import annotations
@@ -18,46 +22,80 @@ from python_ops.errors import PreconditionError
 Direction = Literal["up", "down", "both"]
 Source = Literal["denormalized", "normalized"]
 
-# Each query takes a text[] of keys and returns (from_key, to_key) pairs along the edge direction.
-_DENORMALIZED = {
-    # datasets → jobs reading them
-    ("down", "dataset"): """SELECT DISTINCT d, job_key FROM run_lineage_denormalized, unnest(input_datasets) d
-                             WHERE input_datasets && %(keys)s::text[] AND d = ANY(%(keys)s)""",
-    # jobs → datasets they write
-    ("down", "job"): """SELECT DISTINCT job_key, d FROM run_lineage_denormalized, unnest(output_datasets) d
-                         WHERE job_key = ANY(%(keys)s)""",
-    # datasets ← jobs writing them
-    ("up", "dataset"): """SELECT DISTINCT job_key, d FROM run_lineage_denormalized, unnest(output_datasets) d
-                           WHERE output_datasets && %(keys)s::text[] AND d = ANY(%(keys)s)""",
-    # jobs ← datasets they read
-    ("up", "job"): """SELECT DISTINCT d, job_key FROM run_lineage_denormalized, unnest(input_datasets) d
-                       WHERE job_key = ANY(%(keys)s)""",
-}
+# Edges reachable within %(depth)s steps downstream (following source → target) and upstream; UNION
+# keeps each (edge, depth) once, so a diamond-shaped graph does not multiply the work level by level.
+_DENORMALIZED = """
+WITH RECURSIVE down(source_node, target_node, depth) AS (
+    SELECT e.source_node, e.target_node, 1 FROM lineage_graph_edges e
+     WHERE e.source_node = %(node)s AND %(depth)s > 0 AND %(down)s
+  UNION
+    SELECT e.source_node, e.target_node, w.depth + 1
+      FROM down w JOIN lineage_graph_edges e ON e.source_node = w.target_node
+     WHERE w.depth < %(depth)s
+), up(source_node, target_node, depth) AS (
+    SELECT e.source_node, e.target_node, 1 FROM lineage_graph_edges e
+     WHERE e.target_node = %(node)s AND %(depth)s > 0 AND %(up)s
+  UNION
+    SELECT e.source_node, e.target_node, w.depth + 1
+      FROM up w JOIN lineage_graph_edges e ON e.target_node = w.source_node
+     WHERE w.depth < %(depth)s
+)
+SELECT source_node, target_node FROM down
+UNION
+SELECT source_node, target_node FROM up
+"""
 
-_JOIN = """FROM lineage_datasets d
-           JOIN lineage_run_{side} x ON x.dataset_uuid = d.uuid
-           JOIN lineage_runs r ON r.uuid = x.run_uuid
-           JOIN lineage_jobs j ON j.uuid = r.job_uuid"""
-_DS = "d.namespace_name || ':' || d.name"
-_JOB = "j.namespace_name || ':' || j.name"
-_NORMALIZED = {
-    (
-        "down",
-        "dataset",
-    ): f"SELECT DISTINCT {_DS}, {_JOB} {_JOIN.format(side='inputs')} WHERE {_DS} = ANY(%(keys)s)",
-    (
-        "down",
-        "job",
-    ): f"SELECT DISTINCT {_JOB}, {_DS} {_JOIN.format(side='outputs')} WHERE {_JOB} = ANY(%(keys)s)",
-    (
-        "up",
-        "dataset",
-    ): f"SELECT DISTINCT {_JOB}, {_DS} {_JOIN.format(side='outputs')} WHERE {_DS} = ANY(%(keys)s)",
-    (
-        "up",
-        "job",
-    ): f"SELECT DISTINCT {_DS}, {_JOB} {_JOIN.format(side='inputs')} WHERE {_JOB} = ANY(%(keys)s)",
+# One step of the normalized walk from node ({kind}, {id}): its edges as (source kind, source uuid,
+# target kind, target uuid), distinct (a job's ~100 runs give the same edges ~100 times).
+_STEP = {
+    "down": """SELECT DISTINCT * FROM (
+        SELECT 'dataset'::text, x.dataset_uuid, 'job'::text, r.job_uuid
+          FROM lineage_run_inputs x JOIN lineage_runs r ON r.uuid = x.run_uuid
+         WHERE {kind} = 'dataset' AND x.dataset_uuid = {id}
+        UNION ALL
+        SELECT 'job', r.job_uuid, 'dataset', o.dataset_uuid
+          FROM lineage_runs r JOIN lineage_run_outputs o ON o.run_uuid = r.uuid
+         WHERE {kind} = 'job' AND r.job_uuid = {id}) s""",
+    "up": """SELECT DISTINCT * FROM (
+        SELECT 'job'::text, r.job_uuid, 'dataset'::text, x.dataset_uuid
+          FROM lineage_run_outputs x JOIN lineage_runs r ON r.uuid = x.run_uuid
+         WHERE {kind} = 'dataset' AND x.dataset_uuid = {id}
+        UNION ALL
+        SELECT 'dataset', i.dataset_uuid, 'job', r.job_uuid
+          FROM lineage_runs r JOIN lineage_run_inputs i ON i.run_uuid = r.uuid
+         WHERE {kind} = 'job' AND r.job_uuid = {id}) s""",
 }
+_NAME = """CASE {kind}
+    WHEN 'job' THEN (SELECT namespace_name || ':' || name FROM lineage_jobs WHERE uuid = {id})
+    ELSE (SELECT namespace_name || ':' || name FROM lineage_datasets WHERE uuid = {id}) END"""
+# UNION ALL between levels with DISTINCT inside each step: with UNION, Postgres sizes the recursive
+# hash table from its (huge) estimate of run-level rows, which alone costs ~50 ms per query.
+_NORMALIZED = f"""
+WITH RECURSIVE start(kind, id) AS (
+    SELECT 'job'::text, uuid FROM lineage_jobs
+     WHERE %(kind)s = 'job' AND namespace_name || ':' || name = %(key)s
+    UNION ALL
+    SELECT 'dataset', uuid FROM lineage_datasets
+     WHERE %(kind)s = 'dataset' AND namespace_name || ':' || name = %(key)s
+), down(sk, s, tk, t, depth) AS (
+    SELECT e.*, 1 FROM start, LATERAL ({_STEP["down"].format(kind="start.kind", id="start.id")}) e
+     WHERE %(depth)s > 0 AND %(down)s
+  UNION ALL
+    SELECT e.*, w.depth + 1 FROM down w, LATERAL ({_STEP["down"].format(kind="w.tk", id="w.t")}) e
+     WHERE w.depth < %(depth)s
+), up(sk, s, tk, t, depth) AS (
+    SELECT e.*, 1 FROM start, LATERAL ({_STEP["up"].format(kind="start.kind", id="start.id")}) e
+     WHERE %(depth)s > 0 AND %(up)s
+  UNION ALL
+    SELECT e.*, w.depth + 1 FROM up w, LATERAL ({_STEP["up"].format(kind="w.sk", id="w.s")}) e
+     WHERE w.depth < %(depth)s
+), edges AS (
+    SELECT sk, s, tk, t FROM down UNION SELECT sk, s, tk, t FROM up
+)
+SELECT e.sk || ':' || {_NAME.format(kind="e.sk", id="e.s")},
+       e.tk || ':' || {_NAME.format(kind="e.tk", id="e.t")}
+  FROM edges e
+"""
 
 
 def parse_node(node: str) -> tuple[str, str]:
@@ -71,34 +109,28 @@ def parse_node(node: str) -> tuple[str, str]:
     return kind, key
 
 
-def _walk(
-    conn: psycopg.Connection,
-    queries: dict[tuple[str, str], str],
-    start: tuple[str, str],
-    depth: int,
-    direction: str,
-) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
-    """Breadth-first walk in one direction; nodes are (type, key), edges (from node id, to node id)."""
-    nodes = {start}
-    edges: set[tuple[str, str]] = set()
-    frontier = {start}
-    for _ in range(depth):
-        found: set[tuple[str, str]] = set()
-        for kind in ("dataset", "job"):
-            keys = sorted(k for t, k in frontier if t == kind)
-            if not keys:
-                continue
-            other = "job" if kind == "dataset" else "dataset"
-            for a, b in conn.execute(queries[(direction, kind)], {"keys": keys}).fetchall():
-                # queries return pairs along the edge; the frontier side is `a` going down, `b` going up
-                src_kind, dst_kind = (kind, other) if direction == "down" else (other, kind)
-                edges.add((f"{src_kind}:{a}", f"{dst_kind}:{b}"))
-                found.add((other, b if direction == "down" else a))
-        frontier = found - nodes
-        nodes |= found
-        if not frontier:
-            break
-    return nodes, edges
+def graph_edges(
+    conn: psycopg.Connection, node: str, depth: int, direction: Direction, source: Source
+) -> set[tuple[str, str]]:
+    """The (source node, target node) edges within `depth` steps of `node`: one prepared query."""
+    kind, key = parse_node(node)
+    params = {
+        "node": node,
+        "kind": kind,
+        "key": key,
+        "depth": depth,
+        "down": direction in ("down", "both"),
+        "up": direction in ("up", "both"),
+    }
+    query = _DENORMALIZED if source == "denormalized" else _NORMALIZED
+    try:
+        rows = conn.execute(query, params, prepare=True).fetchall()
+    except psycopg.errors.UndefinedTable as exc:
+        raise PreconditionError(
+            f"lineage graph table is missing: {exc.diag.message_primary}",
+            hint="build the lineage models first: `migrata lineage refresh` (or `make demo`)",
+        ) from None
+    return {(a, b) for a, b in rows}
 
 
 def lineage_graph(
@@ -114,18 +146,13 @@ def lineage_graph(
         raise PreconditionError(f"lineage depth {depth} is negative", hint="pass --depth 0 or more")
     if direction not in ("up", "down", "both"):
         raise PreconditionError(f"lineage direction {direction!r} is unknown", hint="use up, down or both")
-    start = parse_node(node)
-    queries = _DENORMALIZED if source == "denormalized" else _NORMALIZED
-    nodes: set[tuple[str, str]] = set()
-    edges: set[tuple[str, str]] = set()
-    for way in ("up", "down") if direction == "both" else (direction,):
-        n, e = _walk(conn, queries, start, depth, way)
-        nodes |= n
-        edges |= e
+    edges = graph_edges(conn, node, depth, direction, source)
+    # every node reached is the start or an end of an edge taken
+    nodes = {node} | {a for a, _ in edges} | {b for _, b in edges}
     return {
         "node": node,
         "depth": depth,
         "direction": direction,
-        "nodes": [{"id": f"{t}:{k}", "type": t, "key": k} for t, k in sorted(nodes)],
+        "nodes": [{"id": n, "type": n.partition(":")[0], "key": n.partition(":")[2]} for n in sorted(nodes)],
         "edges": [{"source": a, "target": b} for a, b in sorted(edges)],
     }

@@ -1,19 +1,23 @@
 """Own refreshing the denormalized lineage tables: run the incremental dbt models (and their gates).
 
 `run_lineage_denormalized` and `run_parent_lineage_denormalized` are dbt models with the
-`partitioned_incremental` materialization; this module only chooses the dbt arguments (selection,
-partition window vars) so the CLI, Dagster and tests build them the same way.
+`partitioned_incremental` materialization, `lineage_graph_edges` an incremental model over the first;
+this module only chooses the dbt arguments (selection, partition window vars) so the CLI, Dagster and
+tests build them the same way.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date
 
 from python_ops.dbt_project import run_dbt
 from python_ops.settings import MigrataSettings
 
-MODELS = ("run_lineage_denormalized", "run_parent_lineage_denormalized")
+GRAPH_MODEL = "lineage_graph_edges"
+MODELS = ("run_lineage_denormalized", "run_parent_lineage_denormalized", GRAPH_MODEL)
+LINEAGE_PATH = "path:dbt_project/models/lineage"
 
 
 def dbt_vars(min_date: date | None = None, max_date: date | None = None, *, rebuild: bool = False) -> dict:
@@ -33,10 +37,9 @@ def dbt_args(
     *,
     rebuild: bool = False,
     full_refresh: bool = False,
-    with_staging: bool = True,
+    select: Sequence[str] = (LINEAGE_PATH,),
 ) -> list[str]:
-    """dbt arguments building the incremental lineage models (with the staging models and all tests)."""
-    select = ["path:dbt_project/models/lineage"] if with_staging else list(MODELS)
+    """dbt arguments building the lineage models (by default all, with the staging models and tests)."""
     args = [command, "--target", "postgres", "--select", *select]
     values = dbt_vars(min_date, max_date, rebuild=rebuild)
     if values:
@@ -54,10 +57,11 @@ def refresh(
     rebuild: bool = False,
     full_refresh: bool = False,
     command: str = "build",
+    select: Sequence[str] = (LINEAGE_PATH,),
 ) -> str:
     """Run the incremental lineage models through dbt, return its output; raise if a model or gate fails."""
     result = run_dbt(
-        dbt_args(command, min_date, max_date, rebuild=rebuild, full_refresh=full_refresh),
+        dbt_args(command, min_date, max_date, rebuild=rebuild, full_refresh=full_refresh, select=select),
         settings,
         capture=True,
     )

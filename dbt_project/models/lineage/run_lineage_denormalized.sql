@@ -9,6 +9,7 @@
             {'columns': ['namespace_name', 'job_name', 'created_at']},
             {'columns': ['state', 'created_at']},
             {'columns': ['updated_at']},
+            {'columns': ['denormalized_xid']},
             {'columns': ['input_datasets'], 'type': 'gin'},
             {'columns': ['output_datasets'], 'type': 'gin'},
         ],
@@ -55,7 +56,9 @@ final as (
         coalesce(cardinality(inputs.dataset_keys), 0) as input_count,
         coalesce(cardinality(outputs.dataset_keys), 0) as output_count,
         runs.run_facets as facets,
-        now() as denormalized_at
+        now() as denormalized_at,
+        -- the writing transaction: lineage_graph_edges picks up rows written since its last build
+        pg_current_xact_id() as denormalized_xid
     from runs
     join jobs using (job_uuid)
     -- per run, through the (run_uuid, dataset_uuid) keys: a few index lookups however large the store.

@@ -44,15 +44,18 @@ def test_down_is_idempotent(server: EmbeddedPostgres) -> None:
     assert server.status().running is False
 
 
-def test_data_survives_restart(server: EmbeddedPostgres) -> None:
+def test_data_and_alter_system_survive_restart(server: EmbeddedPostgres) -> None:
     status = server.up()
     with psycopg.connect(status.dsn, autocommit=True) as conn:
+        assert conn.execute("SHOW shared_buffers").fetchone()[0] == "1GB"  # migrata.conf
         conn.execute("CREATE TABLE kept (v int)")
         conn.execute("INSERT INTO kept VALUES (42)")
+        conn.execute("ALTER SYSTEM SET work_mem = '48MB'")
     server.down()
     status = server.up()
     with psycopg.connect(status.dsn) as conn:
         assert conn.execute("SELECT v FROM kept").fetchone()[0] == 42
+        assert conn.execute("SHOW work_mem").fetchone()[0] == "48MB"  # the user's setting wins
 
 
 def test_stale_pid_file_from_a_killed_server_is_recovered(server: EmbeddedPostgres) -> None:

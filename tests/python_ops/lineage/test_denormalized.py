@@ -60,7 +60,7 @@ def _backfill_builds_the_same_tables(settings: MigrataSettings, conn: psycopg.Co
     assert report.ok, report.summary()
     for table, shape in shapes.items():
         assert _shape(conn, table) == shape
-        columns = ", ".join(c for c, _ in shape if c != "denormalized_at")
+        columns = ", ".join(c for c, _ in shape if c not in ("denormalized_at", "denormalized_xid"))
         diff = conn.execute(
             f"SELECT count(*) FROM ((SELECT {columns} FROM {table} EXCEPT SELECT {columns} FROM dbt_{table}) "
             f"UNION ALL (SELECT {columns} FROM dbt_{table} EXCEPT SELECT {columns} FROM {table})) d"
@@ -194,3 +194,29 @@ def test_late_event_moving_a_run_to_another_month_leaves_no_stale_row(
     ).fetchall() == [("COMPLETE", 1)]
     runs = conn.execute("SELECT count(*) FROM lineage_runs").fetchone()
     assert conn.execute("SELECT count(*) FROM run_lineage_denormalized").fetchone() == runs
+
+
+def test_tables_built_by_an_older_version_gain_new_columns_and_indexes(
+    settings: MigrataSettings, conn: psycopg.Connection
+) -> None:
+    """The materialization and the backfill add what the models gained (here denormalized_xid)."""
+    ingest_events(conn, food_delivery_events())
+    refresh(settings, command="run")
+    conn.execute("ALTER TABLE run_lineage_denormalized DROP COLUMN denormalized_xid")  # drops its index
+    conn.execute("ALTER TABLE lineage_graph_edges DROP COLUMN built_xmin")
+    ingest_events(conn, [_event("START", "2026-03-01T10:00:00Z", str(uuid.uuid4()))])
+    refresh(settings, command="run")
+    assert conn.execute(
+        "SELECT count(*) FILTER (WHERE denormalized_xid IS NOT NULL), count(*) FROM run_lineage_denormalized"
+    ).fetchone() == (14, 14)  # the changed runs (all, within the lookback) carry their transaction
+    assert conn.execute(
+        "SELECT count(*) FROM pg_indexes WHERE indexname = 'run_lineage_denormalized_denormalized_xid_idx'"
+    ).fetchone() == (1,)
+    assert conn.execute("SELECT count(*) = count(built_xmin) FROM lineage_graph_edges").fetchone() == (True,)
+
+    conn.execute("ALTER TABLE run_lineage_denormalized DROP COLUMN denormalized_xid")
+    assert settings.postgres.dsn
+    assert backfill(settings.postgres.dsn, chunk_size=5).ok  # the Python backfill evolves the table too
+    assert conn.execute(
+        "SELECT count(*) FROM run_lineage_denormalized WHERE denormalized_xid IS NOT NULL"
+    ).fetchone() == (14,)

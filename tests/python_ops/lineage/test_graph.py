@@ -1,4 +1,5 @@
-"""Lineage-graph queries: the denormalized answer equals the normalized one, node for node, edge for edge."""
+"""Lineage-graph queries: the answer from lineage_graph_edges equals the one from the normalized tables,
+node for node, edge for edge."""
 
 from __future__ import annotations
 
@@ -9,13 +10,25 @@ from python_ops.errors import PreconditionError
 from python_ops.lineage.backfill import backfill
 from python_ops.lineage.graph import lineage_graph
 from python_ops.lineage.ingest import ingest_events
+from python_ops.lineage.refresh import GRAPH_MODEL, refresh
 from python_ops.lineage.sample import food_delivery_events
-from python_ops.lineage.synthetic import generate_store
+from python_ops.lineage.synthetic import generate_store, new_run_events
+from python_ops.settings import MigrataSettings
 
 
-def test_food_delivery_graph_is_the_same_from_both_sources(dsn: str, conn: psycopg.Connection) -> None:
+def _backfill_and_build_edges(settings: MigrataSettings, chunk_size: int = 10_000) -> None:
+    assert settings.postgres.dsn
+    assert backfill(settings.postgres.dsn, chunk_size=chunk_size).ok
+    refresh(settings, select=[GRAPH_MODEL], command="run")
+
+
+def test_food_delivery_graph_is_the_same_from_both_sources(
+    settings: MigrataSettings, conn: psycopg.Connection
+) -> None:
     ingest_events(conn, food_delivery_events())
-    assert backfill(dsn).ok
+    with pytest.raises(PreconditionError, match="lineage_graph_edges"):
+        lineage_graph(conn, "job:food_delivery:etl_orders")  # not built yet: a clear error, not a crash
+    _backfill_and_build_edges(settings)
     node = "dataset:food_delivery:public.delivery_7_days"
     up = lineage_graph(conn, node, 2, "up")
     assert up == lineage_graph(conn, node, 2, "up", source="normalized")
@@ -27,16 +40,33 @@ def test_food_delivery_graph_is_the_same_from_both_sources(dsn: str, conn: psyco
     ]
 
 
-def test_synthetic_graphs_match_at_depth_3(dsn: str, conn: psycopg.Connection) -> None:
+def test_synthetic_graphs_match_at_every_depth(settings: MigrataSettings, conn: psycopg.Connection) -> None:
     generate_store(conn, 3000, months=4)
-    assert backfill(dsn, chunk_size=1000).ok
+    _backfill_and_build_edges(settings, chunk_size=1000)
     sizes = []
     for node in ("dataset:ns_3:ds_103", "job:ns_7:job_17", "dataset:ns_0:ds_0", "job:ns_9:job_29"):
-        for direction in ("up", "down", "both"):
-            fast = lineage_graph(conn, node, 3, direction)  # type: ignore[arg-type]
-            assert fast == lineage_graph(conn, node, 3, direction, source="normalized")  # type: ignore[arg-type]
-            sizes.append(len(fast["edges"]))
-    assert max(sizes) > 5
+        for depth in (1, 3, 6):
+            for direction in ("up", "down", "both"):
+                fast = lineage_graph(conn, node, depth, direction)  # type: ignore[arg-type]
+                slow = lineage_graph(conn, node, depth, direction, source="normalized")  # type: ignore[arg-type]
+                assert fast == slow, (node, depth, direction)
+                sizes.append(len(fast["edges"]))
+    assert max(sizes) > 20
+    # a new run of job_17 reads ds_84 and ds_83 and writes ds_85 and ds_86, which it always writes
+    job, read = "job:ns_7:job_17", "dataset:ns_4:ds_84"
+    down_before = lineage_graph(conn, job, 1, "down")
+    ingest_events(conn, new_run_events(jobs=30, count=1, offset=17))
+    refresh(settings, command="run")
+    up = lineage_graph(conn, job, 1, "up")
+    assert {"source": read, "target": job} in up["edges"]
+    assert up == lineage_graph(conn, job, 1, "up", source="normalized")
+    assert lineage_graph(conn, job, 1, "down") == down_before  # edges seen again: no duplicate
+    assert conn.execute(
+        "SELECT last_run_date = (now() AT TIME ZONE 'UTC')::date, first_run_date < last_run_date "
+        "FROM lineage_graph_edges "
+        "WHERE source_node = %s AND target_node = 'dataset:ns_5:ds_85'",
+        (job,),
+    ).fetchone() == (True, True)  # an edge seen again keeps its first run date, extends its last
 
 
 def test_bad_nodes_are_refused(conn: psycopg.Connection) -> None:
