@@ -45,26 +45,29 @@ UNION
 SELECT source_node, target_node FROM up
 """
 
+
 # One step of the normalized walk from node ({kind}, {id}): its edges as (source kind, source uuid,
-# target kind, target uuid), distinct (a job's ~100 runs give the same edges ~100 times).
-_STEP = {
-    "down": """SELECT DISTINCT * FROM (
-        SELECT 'dataset'::text, x.dataset_uuid, 'job'::text, r.job_uuid
-          FROM lineage_run_inputs x JOIN lineage_runs r ON r.uuid = x.run_uuid
-         WHERE {kind} = 'dataset' AND x.dataset_uuid = {id}
-        UNION ALL
-        SELECT 'job', r.job_uuid, 'dataset', o.dataset_uuid
-          FROM lineage_runs r JOIN lineage_run_outputs o ON o.run_uuid = r.uuid
-         WHERE {kind} = 'job' AND r.job_uuid = {id}) s""",
-    "up": """SELECT DISTINCT * FROM (
-        SELECT 'job'::text, r.job_uuid, 'dataset'::text, x.dataset_uuid
-          FROM lineage_run_outputs x JOIN lineage_runs r ON r.uuid = x.run_uuid
-         WHERE {kind} = 'dataset' AND x.dataset_uuid = {id}
-        UNION ALL
-        SELECT 'dataset', i.dataset_uuid, 'job', r.job_uuid
-          FROM lineage_runs r JOIN lineage_run_inputs i ON i.run_uuid = r.uuid
-         WHERE {kind} = 'job' AND r.job_uuid = {id}) s""",
-}
+# target kind, target uuid), distinct (a job's ~100 runs give the same edges ~100 times). An input
+# row is a dataset → job edge, an output row a job → dataset edge; `by` is the side the node is on.
+def _edges_via(side: str, by: str) -> str:
+    pair = (
+        "'dataset'::text, x.dataset_uuid, 'job'::text, r.job_uuid"
+        if side == "inputs"
+        else "'job'::text, r.job_uuid, 'dataset'::text, x.dataset_uuid"
+    )
+    match = "x.dataset_uuid" if by == "dataset" else "r.job_uuid"
+    return (
+        f"SELECT {pair} FROM lineage_run_{side} x JOIN lineage_runs r ON r.uuid = x.run_uuid "
+        f"WHERE {{kind}} = '{by}' AND {match} = {{id}}"
+    )
+
+
+def _step(dataset_side: str, job_side: str) -> str:
+    both = f"{_edges_via(dataset_side, 'dataset')} UNION ALL {_edges_via(job_side, 'job')}"
+    return f"SELECT DISTINCT * FROM ({both}) s"
+
+
+_STEP = {"down": _step("inputs", "outputs"), "up": _step("outputs", "inputs")}
 _NAME = """CASE {kind}
     WHEN 'job' THEN (SELECT namespace_name || ':' || name FROM lineage_jobs WHERE uuid = {id})
     ELSE (SELECT namespace_name || ':' || name FROM lineage_datasets WHERE uuid = {id}) END"""
