@@ -155,3 +155,9 @@ def test_new_revision_and_generated_docs(
     assert runner.invoke(app, ["migrate", "docs", "--output", str(docs), "--check"]).exit_code == 0
     docs.write_text(rendered + "edited by hand\n")
     assert runner.invoke(app, ["migrate", "docs", "--output", str(docs), "--check"]).exit_code == 1
+
+
+def test_committed_migration_docs_are_up_to_date() -> None:
+    """docs/migrations.md is generated; a revision added without regenerating it fails here."""
+    result = CliRunner().invoke(app, ["migrate", "docs", "--check"])
+    assert result.exit_code == 0, "run `migrata migrate docs` and commit docs/migrations.md"
