@@ -118,11 +118,14 @@ def refresh(
     out.print(escape(last[-1].strip() if last else "dbt finished"))
 
 
-@app.command(epilog="Example: migrata lineage backfill --chunk-size 50000")
+@app.command(epilog="Example: migrata lineage backfill --chunk-size 50000 --workers 2")
 def backfill(
     ctx: typer.Context,
     chunk_size: int = typer.Option(
         10_000, "--chunk-size", min=1, help="Runs per chunk (one transaction each)."
+    ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Connections each backfilling a range of the runs at once (one per core)."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; write nothing."),
 ) -> None:
@@ -138,7 +141,11 @@ def backfill(
     st = state(ctx)
     with progress(st.quiet) as on_progress:
         report = run_backfill(
-            postgres_dsn(st.settings), chunk_size=chunk_size, on_progress=on_progress, dry_run=dry_run
+            postgres_dsn(st.settings),
+            chunk_size=chunk_size,
+            workers=workers,
+            on_progress=on_progress,
+            dry_run=dry_run,
         )
     if report.ok and not dry_run:
         run_refresh(st.settings, select=[GRAPH_MODEL])

@@ -6,20 +6,40 @@ chunk. Consecutive runs in time order fall into one or two monthly partitions, s
 partitions. Contract B: `estimate_runs` and `backfill` are what the `lineage_0003` revision hands to
 `data_migration`, which skips itself above the heavy threshold (default 100K runs) with a warning and
 is then run by hand (`migrata lineage backfill --chunk-size N` or `migrata migrate run-pending`).
+
+With `workers` > 1 the runs are split into that many contiguous ranges of the same order, each
+backfilled by its own connection and checkpoint (`lineage_backfill:1of2`, …). The split is recorded
+first (checkpoint `lineage_backfill:parallel`), so a rerun after an interruption resumes the same
+ranges even if runs arrived meanwhile; the tables and every monthly partition are created before the
+workers start, so they never race on DDL.
 """
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
 
-from python_ops.db import connect
+from python_ops.db import connect, use_autocommit
 from python_ops.errors import PreconditionError
 from python_ops.lineage.denorm import RLD, RPLD, denormalize_runs, ensure_tables, table_exists
-from python_ops.runner import Batch, Check, Operation, Plan, ProgressCallback, Report, Step, execute
+from python_ops.runner import (
+    Batch,
+    Check,
+    Operation,
+    Plan,
+    ProgressCallback,
+    Report,
+    Step,
+    checkpoints,
+    execute,
+)
 
 NAME = "lineage_backfill"
+PARALLEL = f"{NAME}:parallel"
+Key = list[str]  # a run's position in backfill order: [first_event_time ISO, uuid]
 
 
 def estimate_runs(conn: psycopg.Connection) -> int:
@@ -33,21 +53,44 @@ def estimate_runs(conn: psycopg.Connection) -> int:
 class LineageBackfill(Operation):
     """Denormalize every run into run_lineage_denormalized / run_parent_lineage_denormalized."""
 
-    name = NAME
-
-    def __init__(self, chunk_size: int = 10_000) -> None:
+    def __init__(
+        self,
+        chunk_size: int = 10_000,
+        *,
+        lower: Key | None = None,
+        upper: Key | None = None,
+        part: str | None = None,
+    ) -> None:
+        """`lower` < run <= `upper` in backfill order (open ends: every run); `part` names a range."""
         if chunk_size < 1:
             raise PreconditionError(
                 f"lineage backfill chunk size {chunk_size} is not positive", hint="pass --chunk-size 10000"
             )
         self.chunk_size = chunk_size
+        self.lower, self.upper = lower, upper
+        self.name = f"{NAME}:{part}" if part else NAME
+
+    def _range(self, time: str = "first_event_time", run: str = "uuid") -> tuple[str, list[object]]:
+        """SQL (AND-ed conditions, or `true`) and params selecting this operation's runs, in
+        lineage_runs (default) or in a denormalized table (`created_at`, `run_uuid`)."""
+        cols = f"({time}, {run})"
+        parts, params = ["true"], []
+        if self.lower:
+            parts.append(f"{cols} > (%s::timestamptz, %s::uuid)")
+            params += self.lower
+        if self.upper:
+            parts.append(f"{cols} <= (%s::timestamptz, %s::uuid)")
+            params += self.upper
+        return " AND ".join(parts), params
 
     def plan(self, conn: psycopg.Connection) -> Plan:
         if not table_exists(conn, "lineage_runs"):
             raise PreconditionError(
                 "table lineage_runs does not exist", hint="run `migrata migrate upgrade lineage` first"
             )
-        total = estimate_runs(conn)
+        where, params = self._range()
+        row = conn.execute(f"SELECT count(*) FROM lineage_runs WHERE {where}", params).fetchone()
+        total = int(row[0]) if row else 0
         missing = [t for t in (RLD, RPLD) if not table_exists(conn, t)]
         steps = [
             Step(
@@ -77,34 +120,39 @@ class LineageBackfill(Operation):
         )
 
     def run_batch(self, conn: psycopg.Connection, position: Any, plan: Plan) -> Batch:
-        if position is None:
-            ensure_tables(conn)
-        after = tuple(position) if position else None
-        # two spellings rather than `IS NULL OR …`, so both walk the (first_event_time, uuid) index
-        next_bound = "SELECT first_event_time, uuid FROM lineage_runs {} ORDER BY first_event_time, uuid"
+        if position is None and not (self.lower or self.upper):
+            ensure_tables(conn)  # a range of a parallel backfill finds them made
+        after = list(position) if position else self.lower
+        # the runs after `after` (and up to `upper`), in backfill order: walks the (first_event_time,
+        # uuid) index; no `IS NULL OR …` for the open ends, which would not
+        conds, params = [], []
         if after:
-            bound = conn.execute(
-                next_bound.format("WHERE (first_event_time, uuid) > (%s::timestamptz, %s::uuid)")
-                + " OFFSET %s LIMIT 1",
-                (after[0], after[1], self.chunk_size - 1),
-            ).fetchone()
-        else:
-            query = next_bound.format("") + " OFFSET %s LIMIT 1"
-            bound = conn.execute(query, (self.chunk_size - 1,)).fetchone()
+            conds.append("(first_event_time, uuid) > (%s::timestamptz, %s::uuid)")
+            params += after
+        if self.upper:
+            conds.append("(first_event_time, uuid) <= (%s::timestamptz, %s::uuid)")
+            params += self.upper
+        where = f"WHERE {' AND '.join(conds)}" if conds else ""
+        bound = conn.execute(
+            f"SELECT first_event_time, uuid FROM lineage_runs {where} "
+            "ORDER BY first_event_time, uuid OFFSET %s LIMIT 1",
+            [*params, self.chunk_size - 1],
+        ).fetchone()
         done = bound is None
-        if done:  # the last, partial chunk: up to the newest run
+        if done:  # the last, partial chunk: up to the last run of the range
             bound = conn.execute(
-                "SELECT first_event_time, uuid FROM lineage_runs"
-                " ORDER BY first_event_time DESC, uuid DESC LIMIT 1"
+                f"SELECT first_event_time, uuid FROM lineage_runs {where} "
+                "ORDER BY first_event_time DESC, uuid DESC LIMIT 1",
+                params,
             ).fetchone()
         if bound is None:
             return Batch(0, position, True)
-        where = "(r.first_event_time, r.uuid) <= (%(ut)s, %(uu)s)"
-        params: dict[str, object] = {"ut": bound[0], "uu": bound[1]}
+        chunk = "(r.first_event_time, r.uuid) <= (%(ut)s, %(uu)s)"
+        values: dict[str, object] = {"ut": bound[0], "uu": bound[1]}
         if after:
-            where += " AND (r.first_event_time, r.uuid) > (%(at)s::timestamptz, %(au)s::uuid)"
-            params |= {"at": after[0], "au": after[1]}
-        counts = denormalize_runs(conn, where, params)
+            chunk += " AND (r.first_event_time, r.uuid) > (%(at)s::timestamptz, %(au)s::uuid)"
+            values |= {"at": after[0], "au": after[1]}
+        counts = denormalize_runs(conn, chunk, values)
         return Batch(
             counts[RLD],
             [bound[0].isoformat(), str(bound[1])],
@@ -115,13 +163,16 @@ class LineageBackfill(Operation):
     def verify(self, conn: psycopg.Connection, plan: Plan) -> list[Check]:
         if not (table_exists(conn, RLD) and table_exists(conn, RPLD)):
             return [Check("denormalized tables exist", plan.total == 0, plan.total == 0, False)]
+        runs_in, params = self._range()
+        rows_in, _ = self._range("created_at", "run_uuid")
         row = conn.execute(
-            f"""SELECT (SELECT count(*) FROM lineage_runs),
-                       (SELECT count(*) FROM {RLD}),
-                       (SELECT count(*) FROM lineage_runs WHERE parent_run_uuid IS NOT NULL),
-                       (SELECT count(*) FROM {RPLD}),
+            f"""SELECT (SELECT count(*) FROM lineage_runs WHERE {runs_in}),
+                       (SELECT count(*) FROM {RLD} WHERE {rows_in}),
+                       (SELECT count(*) FROM lineage_runs WHERE parent_run_uuid IS NOT NULL AND {runs_in}),
+                       (SELECT count(*) FROM {RPLD} WHERE {rows_in}),
                        (SELECT count(*) FROM {RLD}_default) + (SELECT count(*) FROM {RPLD}_default),
-                       (SELECT count(*) - count(DISTINCT run_uuid) FROM {RLD})"""
+                       (SELECT count(*) - count(DISTINCT run_uuid) FROM {RLD})""",
+            params * 4,
         ).fetchone()
         assert row is not None
         runs, rld, children, rpld, in_default, duplicates = row
@@ -133,13 +184,107 @@ class LineageBackfill(Operation):
         ]
 
 
+def _split(conn: psycopg.Connection, workers: int) -> list[Key | None]:
+    """`workers` + 1 bounds cutting the runs into ranges of about equal size (open ends: None)."""
+    total = estimate_runs(conn)
+    bounds: list[Key | None] = [None]
+    for k in range(1, workers):
+        row = conn.execute(
+            "SELECT first_event_time, uuid FROM lineage_runs ORDER BY first_event_time, uuid "
+            "OFFSET %s LIMIT 1",
+            (k * total // workers,),
+        ).fetchone()
+        if row is not None and (key := [row[0].isoformat(), str(row[1])]) != bounds[-1]:
+            bounds.append(key)
+    return [*bounds, None]
+
+
+def _prepare(conn: psycopg.Connection) -> None:
+    """The tables and every monthly partition the runs need, before workers insert concurrently."""
+    ensure_tables(conn)
+    span = conn.execute(
+        "SELECT (min(first_event_time) AT TIME ZONE 'UTC')::date,"
+        " (max(first_event_time) AT TIME ZONE 'UTC')::date FROM lineage_runs"
+    ).fetchone()
+    if span and span[0] is not None:
+        for table in (RLD, RPLD):
+            conn.execute(
+                "SELECT migrata_ensure_range_partitions(%s::regclass, %s::timestamp AT TIME ZONE 'UTC', "
+                "%s::timestamp AT TIME ZONE 'UTC' + interval '1 day', 'month')",
+                (table, span[0], span[1]),
+            )
+
+
+def _parallel(
+    dsn: str, chunk_size: int, workers: int, on_progress: ProgressCallback | None, dry_run: bool
+) -> Report:
+    """Backfill `workers` ranges of runs at once, each resumable on its own; one report for all."""
+    started = time.monotonic()
+    with connect(dsn) as conn:
+        use_autocommit(conn)
+        saved = checkpoints.load(conn, PARALLEL)
+        if saved is not None and saved.status == "running":
+            bounds = saved.position  # resume the ranges already begun
+        else:
+            bounds = _split(conn, workers)
+            if not dry_run:
+                with conn.transaction():
+                    checkpoints.start(conn, PARALLEL)
+                    checkpoints.advance(conn, PARALLEL, bounds, 0)
+        if not dry_run:
+            with conn.transaction():
+                _prepare(conn)
+    n = len(bounds) - 1
+    ops = [
+        LineageBackfill(chunk_size, lower=bounds[k], upper=bounds[k + 1], part=f"{k + 1}of{n}")
+        for k in range(n)
+    ]
+
+    def run(op: LineageBackfill) -> Report:
+        with connect(dsn) as part_conn:
+            return execute(op, part_conn, dry_run=dry_run, on_progress=on_progress)
+
+    with ThreadPoolExecutor(n) as pool:
+        reports = list(pool.map(run, ops))
+    with connect(dsn) as conn:
+        use_autocommit(conn)
+        whole = LineageBackfill(chunk_size)
+        plan = whole.plan(conn)
+        plan.details |= {"workers": n, "ranges": bounds}
+        if dry_run:
+            return Report(NAME, "dry-run", plan, elapsed_s=time.monotonic() - started)
+        checks = [c for r in reports for c in r.checks if not c.ok] + whole.verify(conn, plan)
+        ok = all(r.ok for r in reports) and all(c.ok for c in checks)
+        with conn.transaction():
+            checkpoints.finish(conn, PARALLEL, "done" if ok else "failed")
+    return Report(
+        NAME,
+        "ok" if ok else "failed",
+        plan,
+        units_done=sum(r.units_done for r in reports),
+        batches=sum(r.batches for r in reports),
+        resumed_from={r.operation: r.resumed_from for r in reports if r.resumed_from is not None} or None,
+        checks=checks,
+        elapsed_s=time.monotonic() - started,
+        details={"workers": n, "parent_rows": sum(int(r.details.get("parent_rows", 0)) for r in reports)},
+    )
+
+
 def backfill(
     dsn: str,
     *,
     chunk_size: int = 10_000,
+    workers: int = 1,
     on_progress: ProgressCallback | None = None,
     dry_run: bool = False,
 ) -> Report:
-    """Backfill the denormalized lineage tables in chunks of `chunk_size` runs (resumable)."""
+    """Backfill the denormalized lineage tables in chunks of `chunk_size` runs (resumable), with
+    `workers` connections each doing a range of the runs."""
+    if workers < 1:
+        raise PreconditionError(
+            f"lineage backfill workers {workers} is not positive", hint="pass --workers 2"
+        )
+    if workers > 1:
+        return _parallel(dsn, chunk_size, workers, on_progress, dry_run)
     with connect(dsn) as conn:
         return execute(LineageBackfill(chunk_size), conn, dry_run=dry_run, on_progress=on_progress)

@@ -41,7 +41,7 @@ def test_ingest_backfill_graph(
 
     dry = runner.invoke(app, ["lineage", "backfill", "--dry-run"])
     assert dry.exit_code == 0 and "would process 14 runs" in dry.stdout
-    done = runner.invoke(app, ["--json", "lineage", "backfill", "--chunk-size", "5"])
+    done = runner.invoke(app, ["--json", "lineage", "backfill", "--chunk-size", "5", "--workers", "2"])
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout)["units_done"] == 14
     assert conn.execute("SELECT count(*) FROM run_lineage_denormalized").fetchone() == (14,)

@@ -94,3 +94,39 @@ def test_data_migration_runs_small_and_defers_above_threshold(empty_dsn: str) ->
         assert conn.execute("SELECT count(*) FROM run_lineage_denormalized").fetchone() == (30,)
     migrations.downgrade(empty_dsn, "lineage@base")
     migrations.migrate(empty_dsn, "lineage@head")
+
+
+def test_parallel_backfill_makes_the_same_rows_and_resumes_its_ranges(
+    dsn: str, conn: psycopg.Connection
+) -> None:
+    _make_runs(conn, 120)
+    assert backfill(dsn, chunk_size=25).ok
+    conn.execute("CREATE TABLE one_worker AS SELECT * FROM run_lineage_denormalized")
+    conn.execute("DROP TABLE run_lineage_denormalized, run_parent_lineage_denormalized")
+
+    def interrupt(event: Progress) -> None:
+        if event.operation == "lineage_backfill:2of3" and event.phase == "run":
+            raise KeyboardInterrupt  # the second range dies after its first chunk
+
+    with pytest.raises(KeyboardInterrupt):
+        backfill(dsn, chunk_size=25, workers=3, on_progress=interrupt)
+    ranges = conn.execute(
+        "SELECT position FROM migrata_checkpoints WHERE operation = 'lineage_backfill:parallel'"
+    )
+    recorded = ranges.fetchone()
+    assert recorded is not None and len(recorded[0]) == 4  # three ranges: open, two cut points, open
+
+    _make_runs(conn, 10, months=1)  # runs arriving meanwhile fall in the ranges already recorded
+    report = backfill(dsn, chunk_size=25, workers=3)
+    assert report.ok, report.summary()
+    assert list(report.resumed_from) == ["lineage_backfill:2of3"]  # resumed, not started over
+    runs = conn.execute("SELECT count(*) FROM lineage_runs").fetchone()
+    assert conn.execute("SELECT count(*) FROM run_lineage_denormalized").fetchone() == runs == (130,)
+    columns = "run_uuid, run_date, job_key, state, input_datasets, output_datasets, parent_run_uuid"
+    assert conn.execute(
+        f"SELECT count(*) FROM (SELECT {columns} FROM one_worker EXCEPT "
+        f"SELECT {columns} FROM run_lineage_denormalized) d"
+    ).fetchone() == (0,)
+    assert conn.execute(
+        "SELECT status FROM migrata_checkpoints WHERE operation = 'lineage_backfill:parallel'"
+    ).fetchone() == ("done",)
