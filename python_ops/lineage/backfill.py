@@ -10,8 +10,9 @@ is then run by hand (`migrata lineage backfill --chunk-size N` or `migrata migra
 With `workers` > 1 the runs are split into that many contiguous ranges of the same order, each
 backfilled by its own connection and checkpoint (`lineage_backfill:1of2`, …). The split is recorded
 first (checkpoint `lineage_backfill:parallel`), so a rerun after an interruption resumes the same
-ranges even if runs arrived meanwhile; the tables and every monthly partition are created before the
-workers start, so they never race on DDL.
+ranges even if runs arrived meanwhile: an unfinished range from its checkpoint, a finished one after
+its last run (it only picks up runs that arrived after it). The tables and every monthly partition
+are created before the workers start, so they never race on DDL.
 """
 
 from __future__ import annotations
@@ -221,50 +222,61 @@ def _parallel(
     with connect(dsn) as conn:
         use_autocommit(conn)
         saved = checkpoints.load(conn, PARALLEL)
-        if saved is not None and saved.status == "running":
-            bounds = saved.position  # resume the ranges already begun
-        else:
-            bounds = _split(conn, workers)
-            if not dry_run:
-                with conn.transaction():
-                    checkpoints.start(conn, PARALLEL)
-                    checkpoints.advance(conn, PARALLEL, bounds, 0)
+        resuming = saved is not None and saved.status == "running"
+        bounds = saved.position if resuming else _split(conn, workers)  # resume the ranges begun
+        parts = [f"{k + 1}of{len(bounds) - 1}" for k in range(len(bounds) - 1)]
+        finished: dict[str, Key] = {}  # the ranges of this backfill already done: their last run
+        for part in parts if resuming else []:
+            state = checkpoints.load(conn, f"{NAME}:{part}")
+            if state is not None and state.status == "done" and state.position:
+                finished[part] = state.position
         if not dry_run:
             with conn.transaction():
+                if not resuming:
+                    # a new split: the ranges of an earlier backfill are not this one's to resume
+                    old = saved.position if saved is not None else []
+                    for k in range(len(old) - 1):
+                        checkpoints.clear(conn, f"{NAME}:{k + 1}of{len(old) - 1}")
+                    checkpoints.start(conn, PARALLEL)
+                    checkpoints.advance(conn, PARALLEL, bounds, 0)
                 _prepare(conn)
-    n = len(bounds) - 1
     ops = [
-        LineageBackfill(chunk_size, lower=bounds[k], upper=bounds[k + 1], part=f"{k + 1}of{n}")
-        for k in range(n)
+        LineageBackfill(chunk_size, lower=finished.get(part, bounds[k]), upper=bounds[k + 1], part=part)
+        for k, part in enumerate(parts)
     ]
 
     def run(op: LineageBackfill) -> Report:
         with connect(dsn) as part_conn:
             return execute(op, part_conn, dry_run=dry_run, on_progress=on_progress)
 
-    with ThreadPoolExecutor(n) as pool:
+    with ThreadPoolExecutor(len(ops)) as pool:
         reports = list(pool.map(run, ops))
     with connect(dsn) as conn:
         use_autocommit(conn)
         whole = LineageBackfill(chunk_size)
         plan = whole.plan(conn)
-        plan.details |= {"workers": n, "ranges": bounds}
+        plan.details |= {"workers": len(ops), "ranges": bounds}
         if dry_run:
             return Report(NAME, "dry-run", plan, elapsed_s=time.monotonic() - started)
         checks = [c for r in reports for c in r.checks if not c.ok] + whole.verify(conn, plan)
         ok = all(r.ok for r in reports) and all(c.ok for c in checks)
         with conn.transaction():
             checkpoints.finish(conn, PARALLEL, "done" if ok else "failed")
+    resumed = {f"{NAME}:{part}": last for part, last in finished.items()}
+    resumed |= {r.operation: r.resumed_from for r in reports if r.resumed_from is not None}
     return Report(
         NAME,
         "ok" if ok else "failed",
         plan,
         units_done=sum(r.units_done for r in reports),
         batches=sum(r.batches for r in reports),
-        resumed_from={r.operation: r.resumed_from for r in reports if r.resumed_from is not None} or None,
+        resumed_from=resumed or None,
         checks=checks,
         elapsed_s=time.monotonic() - started,
-        details={"workers": n, "parent_rows": sum(int(r.details.get("parent_rows", 0)) for r in reports)},
+        details={
+            "workers": len(ops),
+            "parent_rows": sum(int(r.details.get("parent_rows", 0)) for r in reports),
+        },
     )
 
 

@@ -15,8 +15,9 @@ from python_ops.lineage.ingest import ingest_events
 from python_ops.runner import Progress
 
 
-def _make_runs(conn: psycopg.Connection, n: int, months: int = 3) -> None:
-    base = datetime(2025, 11, 3, tzinfo=UTC)
+def _make_runs(
+    conn: psycopg.Connection, n: int, months: int = 3, base: datetime = datetime(2025, 11, 3, tzinfo=UTC)
+) -> None:
     events = []
     parent = str(uuid.uuid4())
     for i in range(n):
@@ -116,10 +117,14 @@ def test_parallel_backfill_makes_the_same_rows_and_resumes_its_ranges(
     recorded = ranges.fetchone()
     assert recorded is not None and len(recorded[0]) == 4  # three ranges: open, two cut points, open
 
-    _make_runs(conn, 10, months=1)  # runs arriving meanwhile fall in the ranges already recorded
+    # runs arriving meanwhile (newest last in backfill order) fall in the last range already recorded
+    _make_runs(conn, 10, months=1, base=datetime(2026, 3, 1, tzinfo=UTC))
     report = backfill(dsn, chunk_size=25, workers=3)
     assert report.ok, report.summary()
-    assert list(report.resumed_from) == ["lineage_backfill:2of3"]  # resumed, not started over
+    # nothing started over: the killed range resumed from its checkpoint (its 40 runs counted whole),
+    # the finished ones after their last run, where only the 10 new runs were; not all 130 again
+    assert sorted(report.resumed_from) == [f"lineage_backfill:{k}of3" for k in (1, 2, 3)]
+    assert report.units_done == 40 + 10, report.summary()
     runs = conn.execute("SELECT count(*) FROM lineage_runs").fetchone()
     assert conn.execute("SELECT count(*) FROM run_lineage_denormalized").fetchone() == runs == (130,)
     columns = "run_uuid, run_date, job_key, state, input_datasets, output_datasets, parent_run_uuid"
@@ -130,3 +135,6 @@ def test_parallel_backfill_makes_the_same_rows_and_resumes_its_ranges(
     assert conn.execute(
         "SELECT status FROM migrata_checkpoints WHERE operation = 'lineage_backfill:parallel'"
     ).fetchone() == ("done",)
+
+    again = backfill(dsn, chunk_size=25, workers=3)  # a new backfill, not a resumption: all again
+    assert again.ok and again.resumed_from is None and again.units_done == 130, again.summary()
