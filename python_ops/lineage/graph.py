@@ -24,24 +24,31 @@ Source = Literal["denormalized", "normalized"]
 
 # Edges reachable within %(depth)s steps downstream (following source → target) and upstream; UNION
 # keeps each (edge, depth) once, so a diamond-shaped graph does not multiply the work level by level.
+# Each step probes the index once per node reached (OFFSET 0 keeps the subquery apart: on an edge table
+# of a few thousand rows the planner would hash-join the whole table at every level, 2x slower). The
+# two walks are concatenated: the caller keeps the edges as a set, cheaper than a last UNION here.
 _DENORMALIZED = """
 WITH RECURSIVE down(source_node, target_node, depth) AS (
     SELECT e.source_node, e.target_node, 1 FROM lineage_graph_edges e
      WHERE e.source_node = %(node)s AND %(depth)s > 0 AND %(down)s
   UNION
     SELECT e.source_node, e.target_node, w.depth + 1
-      FROM down w JOIN lineage_graph_edges e ON e.source_node = w.target_node
+      FROM down w, LATERAL (
+           SELECT e.source_node, e.target_node FROM lineage_graph_edges e
+            WHERE e.source_node = w.target_node OFFSET 0) e
      WHERE w.depth < %(depth)s
 ), up(source_node, target_node, depth) AS (
     SELECT e.source_node, e.target_node, 1 FROM lineage_graph_edges e
      WHERE e.target_node = %(node)s AND %(depth)s > 0 AND %(up)s
   UNION
     SELECT e.source_node, e.target_node, w.depth + 1
-      FROM up w JOIN lineage_graph_edges e ON e.target_node = w.source_node
+      FROM up w, LATERAL (
+           SELECT e.source_node, e.target_node FROM lineage_graph_edges e
+            WHERE e.target_node = w.source_node OFFSET 0) e
      WHERE w.depth < %(depth)s
 )
 SELECT source_node, target_node FROM down
-UNION
+UNION ALL
 SELECT source_node, target_node FROM up
 """
 
