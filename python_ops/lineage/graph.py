@@ -26,11 +26,14 @@ Source = Literal["denormalized", "normalized"]
 # keeps each (edge, depth) once, so a diamond-shaped graph does not multiply the work level by level.
 # Each step probes the index once per node reached (OFFSET 0 keeps the subquery apart: on an edge table
 # of a few thousand rows the planner would hash-join the whole table at every level, 2x slower). The
-# two walks are concatenated: the caller keeps the edges as a set, cheaper than a last UNION here.
+# start node is a sub-select so that no plan is made for one node's statistics: the plan is the same
+# for every node, and Postgres' plan cache, finding the per-node plans no cheaper, keeps the generic
+# one instead of planning each call (0.15 vs 0.3 ms at 100K runs). The two walks are concatenated:
+# the caller keeps the edges as a set, cheaper than a last UNION here.
 _DENORMALIZED = """
 WITH RECURSIVE down(source_node, target_node, depth) AS (
     SELECT e.source_node, e.target_node, 1 FROM lineage_graph_edges e
-     WHERE e.source_node = %(node)s AND %(depth)s > 0 AND %(down)s
+     WHERE e.source_node = (SELECT %(node)s::text) AND %(depth)s > 0 AND %(down)s
   UNION
     SELECT e.source_node, e.target_node, w.depth + 1
       FROM down w, LATERAL (
@@ -39,7 +42,7 @@ WITH RECURSIVE down(source_node, target_node, depth) AS (
      WHERE w.depth < %(depth)s
 ), up(source_node, target_node, depth) AS (
     SELECT e.source_node, e.target_node, 1 FROM lineage_graph_edges e
-     WHERE e.target_node = %(node)s AND %(depth)s > 0 AND %(up)s
+     WHERE e.target_node = (SELECT %(node)s::text) AND %(depth)s > 0 AND %(up)s
   UNION
     SELECT e.source_node, e.target_node, w.depth + 1
       FROM up w, LATERAL (

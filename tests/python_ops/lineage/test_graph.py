@@ -52,6 +52,13 @@ def test_synthetic_graphs_match_at_every_depth(settings: MigrataSettings, conn: 
                 assert fast == slow, (node, depth, direction)
                 sizes.append(len(fast["edges"]))
     assert max(sizes) > 20
+    # after Postgres' five trial plans the prepared edge walk runs one cached plan for every node,
+    # rather than being planned again at each call
+    plans = conn.execute(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+        "WHERE statement LIKE '%%FROM lineage_graph_edges%%'"
+    ).fetchall()
+    assert len(plans) == 1 and plans[0][1] == 5 and plans[0][0] == 36 - 5, plans
     # a new run of job_17 reads ds_84 and ds_83 and writes ds_85 and ds_86, which it always writes
     job, read = "job:ns_7:job_17", "dataset:ns_4:ds_84"
     down_before = lineage_graph(conn, job, 1, "down")
