@@ -26,7 +26,7 @@ from benchmarks.common import Figure, Session, p50, timed
 from python_ops.dbt_project import run_dbt
 from python_ops.lineage.backfill import backfill
 from python_ops.lineage.denorm import RLD_SELECT
-from python_ops.lineage.graph import lineage_graph
+from python_ops.lineage.graph import Source, lineage_graph
 from python_ops.lineage.ingest import ingest_events
 from python_ops.lineage.refresh import GRAPH_MODEL, MODELS
 from python_ops.lineage.synthetic import dataset_name, generate_store, job_name, new_run_events
@@ -61,6 +61,12 @@ def _graph_nodes(jobs: int) -> list[str]:
         else:
             nodes.append("dataset:{}:{}".format(*dataset_name(5 * j)))
     return nodes
+
+
+def _graphs(conn: psycopg.Connection, nodes: list[str], source: Source) -> None:
+    """The depth-3 graph of every node in `nodes` from `source` (one timed batch)."""
+    for node in nodes:
+        lineage_graph(conn, node, 3, "both", source=source)
 
 
 def _model_seconds(target: Path) -> float:
@@ -134,12 +140,10 @@ def run(session: Session, scale: str) -> list[Figure]:
                 assert fast == slow, f"graph of {node} differs between denormalized and normalized"
                 edges += len(fast["edges"])
                 for _ in range(6):  # past Postgres' five custom plans: the plan cache settles
-                    lineage_graph(conn, node, 3, "both")
-                    lineage_graph(conn, node, 3, "both", source="normalized")
-            dn = p50(lambda c=conn, ns=nodes: [lineage_graph(c, n, 3, "both") for n in ns], 31)
-            nm = p50(
-                lambda c=conn, ns=nodes: [lineage_graph(c, n, 3, "both", source="normalized") for n in ns], 31
-            )
+                    _graphs(conn, [node], "denormalized")
+                    _graphs(conn, [node], "normalized")
+            dn = p50(lambda c=conn, ns=nodes: _graphs(c, ns, "denormalized"), 31)
+            nm = p50(lambda c=conn, ns=nodes: _graphs(c, ns, "normalized"), 31)
             dn, nm = dn / len(nodes), nm / len(nodes)
             figures.append(
                 Figure(
@@ -157,14 +161,8 @@ def run(session: Session, scale: str) -> list[Figure]:
             # with the CPU caches the normalized walk left behind, as in a service answering both
             fast, slow = [], []
             for _ in range(31):
-                fast.append(timed(lambda c=conn, ns=nodes: [lineage_graph(c, n, 3, "both") for n in ns])[0])
-                slow.append(
-                    timed(
-                        lambda c=conn, ns=nodes: [
-                            lineage_graph(c, n, 3, "both", source="normalized") for n in ns
-                        ]
-                    )[0]
-                )
+                fast.append(timed(lambda c=conn, ns=nodes: _graphs(c, ns, "denormalized"))[0])
+                slow.append(timed(lambda c=conn, ns=nodes: _graphs(c, ns, "normalized"))[0])
             figures.append(
                 Figure(
                     NAME,

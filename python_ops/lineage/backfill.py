@@ -202,6 +202,11 @@ def _split(conn: psycopg.Connection, workers: int) -> list[Key | None]:
     return [*bounds, None]
 
 
+def _parts(bounds: list[Key | None]) -> list[str]:
+    """The names of the ranges between `bounds`: `1of2`, `2of2`, …"""
+    return [f"{k + 1}of{len(bounds) - 1}" for k in range(len(bounds) - 1)]
+
+
 def _prepare(conn: psycopg.Connection) -> None:
     """The tables and every monthly partition the runs need, before workers insert concurrently."""
     ensure_tables(conn)
@@ -224,7 +229,7 @@ def _parallel(
         saved = checkpoints.load(conn, PARALLEL)
         resuming = saved is not None and saved.status == "running"
         bounds = saved.position if resuming else _split(conn, workers)  # resume the ranges begun
-        parts = [f"{k + 1}of{len(bounds) - 1}" for k in range(len(bounds) - 1)]
+        parts = _parts(bounds)
         finished: dict[str, Key] = {}  # the ranges of this backfill already done: their last run
         for part in parts if resuming else []:
             state = checkpoints.load(conn, f"{NAME}:{part}")
@@ -234,9 +239,8 @@ def _parallel(
             with conn.transaction():
                 if not resuming:
                     # a new split: the ranges of an earlier backfill are not this one's to resume
-                    old = saved.position if saved is not None else []
-                    for k in range(len(old) - 1):
-                        checkpoints.clear(conn, f"{NAME}:{k + 1}of{len(old) - 1}")
+                    for part in _parts(saved.position) if saved is not None else []:
+                        checkpoints.clear(conn, f"{NAME}:{part}")
                     checkpoints.start(conn, PARALLEL)
                     checkpoints.advance(conn, PARALLEL, bounds, 0)
                 _prepare(conn)

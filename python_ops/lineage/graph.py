@@ -22,6 +22,7 @@ from python_ops.errors import PreconditionError
 Direction = Literal["up", "down", "both"]
 Source = Literal["denormalized", "normalized"]
 
+
 # Edges reachable within %(depth)s steps downstream (following source → target) and upstream; UNION
 # keeps each (edge, depth) once, so a diamond-shaped graph does not multiply the work level by level.
 # Each step probes the index once per node reached (OFFSET 0 keeps the subquery apart: on an edge table
@@ -30,26 +31,24 @@ Source = Literal["denormalized", "normalized"]
 # for every node, and Postgres' plan cache, finding the per-node plans no cheaper, keeps the generic
 # one instead of planning each call (0.15 vs 0.3 ms at 100K runs). The two walks are concatenated:
 # the caller keeps the edges as a set, cheaper than a last UNION here.
-_DENORMALIZED = """
-WITH RECURSIVE down(source_node, target_node, depth) AS (
+def _walk(name: str, near: str, far: str) -> str:
+    """The recursive CTE `name` (`down`/`up`, also its on/off parameter) following edges from their
+    `near` end to their `far` end."""
+    return f"""{name}(source_node, target_node, depth) AS (
     SELECT e.source_node, e.target_node, 1 FROM lineage_graph_edges e
-     WHERE e.source_node = (SELECT %(node)s::text) AND %(depth)s > 0 AND %(down)s
+     WHERE e.{near} = (SELECT %(node)s::text) AND %(depth)s > 0 AND %({name})s
   UNION
     SELECT e.source_node, e.target_node, w.depth + 1
-      FROM down w, LATERAL (
+      FROM {name} w, LATERAL (
            SELECT e.source_node, e.target_node FROM lineage_graph_edges e
-            WHERE e.source_node = w.target_node OFFSET 0) e
+            WHERE e.{near} = w.{far} OFFSET 0) e
      WHERE w.depth < %(depth)s
-), up(source_node, target_node, depth) AS (
-    SELECT e.source_node, e.target_node, 1 FROM lineage_graph_edges e
-     WHERE e.target_node = (SELECT %(node)s::text) AND %(depth)s > 0 AND %(up)s
-  UNION
-    SELECT e.source_node, e.target_node, w.depth + 1
-      FROM up w, LATERAL (
-           SELECT e.source_node, e.target_node FROM lineage_graph_edges e
-            WHERE e.target_node = w.source_node OFFSET 0) e
-     WHERE w.depth < %(depth)s
-)
+)"""
+
+
+_DENORMALIZED = f"""
+WITH RECURSIVE {_walk("down", "source_node", "target_node")},
+{_walk("up", "target_node", "source_node")}
 SELECT source_node, target_node FROM down
 UNION ALL
 SELECT source_node, target_node FROM up
