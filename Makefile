@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME := $(CURDIR)/.migrata/dagster
 
-.PHONY: demo test dev lint bench manifests clean
+.PHONY: demo test dev lint bench clean
 
 # The environment: created when missing, reinstalled only when the dependency files change.
 $(STAMP): pyproject.toml constraints.txt
@@ -15,21 +15,17 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-manifests: $(STAMP)
-	@$(BIN)/python -m python_ops.dbt_project
-	@mkdir -p $(DAGSTER_HOME) && cp dagster_defs/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+demo: $(STAMP)
+	$(BIN)/python -m migrata_samples.demo
 
-demo: manifests
-	$(BIN)/migrata demo
-
-test: manifests
+test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
-dev: manifests
+dev: $(STAMP)
 	$(BIN)/python scripts/dev.py
 
-bench: manifests
+bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 lint: $(STAMP)
@@ -37,4 +33,4 @@ lint: $(STAMP)
 
 clean:
 	-$(BIN)/migrata engines down
-	rm -rf target logs .migrata
+	rm -rf .migrata

@@ -34,7 +34,7 @@ CHECK_NAME = "archive_agrees_up_to_watermark"
 
 
 def _table_asset(table: str) -> AssetsDefinition:
-    model = PROJECT_DIR / "dbt_project" / "models" / "archive" / f"{table}.sql"
+    model = PROJECT_DIR / "models" / "archive" / f"{table}.sql"
     deps = [AssetKey(table)] if model.exists() else []  # the dbt model that defines the ClickHouse table
 
     @asset(

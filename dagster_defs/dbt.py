@@ -10,9 +10,8 @@ from typing import Any
 from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from dagster_defs.project import clickhouse_project, postgres_project
 from dagster_defs.resources import MigrataResource
-from python_ops.dbt_project import manifest_path
-from python_ops.errors import ConfigError
 from python_ops.lineage.refresh import MODELS
 
 CHDB_POOL = "chdb"  # one step at a time may hold chDB's data directory
@@ -31,21 +30,11 @@ class MigrataDbtTranslator(DagsterDbtTranslator):
 translator = MigrataDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-def _manifest(target: str) -> str:
-    path = manifest_path(target)
-    if not path.exists():
-        raise ConfigError(
-            f"the dbt manifest for target {target} is missing ({path})",
-            hint="run `make demo` (or `.venv/bin/python -m python_ops.dbt_project`) to parse the dbt project",
-        )
-    return str(path)
-
-
 @dbt_assets(
-    manifest=_manifest("postgres"),
+    manifest=postgres_project.manifest_path,
     dagster_dbt_translator=translator,
     name="lineage_dbt_models",
-    select="path:dbt_project/models/lineage",
+    select="fqn:lineage",
     # the incremental, monthly-partitioned models are built by `lineage_denormalized_models`
     exclude=" ".join(MODELS),
 )
@@ -58,10 +47,10 @@ def lineage_dbt_models(
 
 
 @dbt_assets(
-    manifest=_manifest("clickhouse"),
+    manifest=clickhouse_project.manifest_path,
     dagster_dbt_translator=translator,
     name="archive_dbt_models",
-    select="path:dbt_project/models/archive",
+    select="fqn:archive",
     pool=CHDB_POOL,
 )
 def archive_dbt_models(

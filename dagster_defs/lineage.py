@@ -1,11 +1,10 @@
-"""Own the lineage assets that are not plain dbt views: sample ingestion, the monthly-partitioned
-incremental dbt models, and the sensor that refreshes them when new events arrive.
+"""Own the lineage assets that are not plain dbt views: the store tables ingestion writes (declared), the
+monthly-partitioned incremental dbt models, and the sensor that refreshes them when new events arrive.
 """
 
 import json
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from dagster import (
@@ -14,24 +13,20 @@ from dagster import (
     AssetSelection,
     AssetSpec,
     BackfillPolicy,
-    Config,
-    MaterializeResult,
     MonthlyPartitionsDefinition,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    multi_asset,
     sensor,
 )
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from dagster_defs.dbt import _manifest, translator
+from dagster_defs.dbt import translator
+from dagster_defs.project import postgres_project
 from dagster_defs.resources import MigrataResource
 from python_ops.lineage.changes import changes_since
-from python_ops.lineage.ingest import ingest_events
 from python_ops.lineage.refresh import MODELS, dbt_vars
-from python_ops.lineage.sample import food_delivery_events
 
 # one partition per month of run_date; the current month is included while it is still filling
 monthly = MonthlyPartitionsDefinition(start_date="2020-01-01", end_offset=1)
@@ -48,34 +43,20 @@ STORE_TABLES = (
 )
 
 
-class SampleEventsConfig(Config):
-    template: str | None = None
-
-
-@multi_asset(
-    specs=[AssetSpec(AssetKey(["lineage", t]), group_name="lineage") for t in STORE_TABLES],
-    name="lineage_sample_events",
-    can_subset=True,  # one ingestion writes every table; a subset just reports fewer of them
-)
-def lineage_sample_events(
-    context: AssetExecutionContext, config: SampleEventsConfig, migrata: MigrataResource
-) -> Iterator[MaterializeResult]:
-    """Ingest the food_delivery sample OpenLineage events into the raw and normalized tables (idempotent)."""
-    events = food_delivery_events(Path(config.template) if config.template else None)
-    with migrata.connect() as conn:
-        result = ingest_events(conn, events)
-        conn.commit()
-    for table in STORE_TABLES:
-        if AssetKey(["lineage", table]) not in context.selected_asset_keys:
-            continue
-        yield MaterializeResult(
-            asset_key=AssetKey(["lineage", table]),
-            metadata={"events_received": result.received, "events_new": result.stored},
-        )
+# The normalized store is written by ingestion (`migrata lineage serve` / `lineage ingest`), not by
+# Dagster: its tables are declared so the dbt sources reading them have upstream assets.
+store_tables = [
+    AssetSpec(
+        AssetKey(["lineage", t]),
+        group_name="lineage",
+        description=f"{t}: written by OpenLineage ingestion (migrata lineage serve / ingest).",
+    )
+    for t in STORE_TABLES
+]
 
 
 @dbt_assets(
-    manifest=_manifest("postgres"),
+    manifest=postgres_project.manifest_path,
     dagster_dbt_translator=translator,
     name="lineage_denormalized_models",
     select=" ".join(MODELS),
@@ -120,7 +101,7 @@ def lineage_new_events_sensor(context: SensorEvaluationContext, migrata: Migrata
     return SensorResult(run_requests=requests, cursor=changes.cursor.isoformat())
 
 
-assets = [lineage_sample_events, lineage_denormalized_models]
+assets = [*store_tables, lineage_denormalized_models]
 asset_checks: list[Any] = []
 schedules: list[Any] = []
 sensors = [lineage_new_events_sensor]

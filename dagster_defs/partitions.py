@@ -18,7 +18,7 @@ from dagster import (
 )
 
 from dagster_defs.resources import MigrataResource
-from python_ops import partitions
+from python_ops import backups, partitions
 from python_ops.runner import LogProgress
 from python_ops.settings import load_settings
 
@@ -89,7 +89,7 @@ def partitions_repartitionings(migrata: MigrataResource) -> MaterializeResult:
     """Record the state of every repartitioning (step, backup, retired table, swap lock time)."""
     with migrata.connect() as conn:
         rows = partitions.runs(conn)
-        backups = partitions.backup_status(conn)
+        backup_summary = backups.backup_status(conn)
     return MaterializeResult(
         metadata={
             "repartitionings": len(rows),
@@ -97,7 +97,7 @@ def partitions_repartitionings(migrata: MigrataResource) -> MaterializeResult:
             "in_progress": sum(r["step"] not in ("swapped", "rolled_back") for r in rows),
             "runs": str([(r["table_name"], r["step"]) for r in rows])[:2000],
         }
-        | {f"backups_{k}": v for k, v in backups.items()}
+        | {f"backups_{k}": v for k, v in backup_summary.items()}
     )
 
 

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 import psycopg
 from clickhouse_connect.driver.client import Client
 from dagster import ConfigurableResource, InitResourceContext
-from dagster_dbt import DbtCliResource
+from dagster_dbt import DbtCliResource, DbtProject
 from pydantic import PrivateAttr
 
+from dagster_defs.project import clickhouse_project, postgres_project
 from python_ops.db import connect
-from python_ops.dbt_project import PROJECT_DIR, dbt_env, dbt_executable, target_path
+from python_ops.dbt_project import dbt_env, dbt_executable
 from python_ops.engines import control
 from python_ops.settings import MigrataSettings, load_settings
 
@@ -56,21 +57,16 @@ class MigrataResource(ConfigurableResource):
             yield client
 
 
-def dbt_resource(target: str) -> DbtCliResource:
-    return DbtCliResource(
-        project_dir=str(PROJECT_DIR),
-        profiles_dir=str(PROJECT_DIR),
-        target=target,
-        dbt_executable=dbt_executable(),
-    )
+def dbt_resource(project: DbtProject) -> DbtCliResource:
+    return DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
 
 
 def build_resources() -> dict[str, object]:
     return {
         "migrata": MigrataResource(),
-        "dbt_postgres": dbt_resource("postgres"),
-        "dbt_clickhouse": dbt_resource("clickhouse"),
+        "dbt_postgres": dbt_resource(postgres_project),
+        "dbt_clickhouse": dbt_resource(clickhouse_project),
     }
 
 
-__all__ = ["MigrataResource", "build_resources", "target_path"]
+__all__ = ["MigrataResource", "build_resources"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from python_ops.errors import EngineError
+from python_ops.errors import EngineError, MigrataError
 
 
 def describe_dsn(dsn: str) -> str:
@@ -31,11 +31,15 @@ def connect(dsn: str, *, autocommit: bool = False, application_name: str = "migr
 
 
 def use_autocommit(conn: psycopg.Connection) -> None:
-    """Commit any open transaction and switch `conn` to autocommit.
+    """Switch `conn` to autocommit; refuse a connection whose caller left a transaction open.
 
     Long operations open their own transaction per batch (`with conn.transaction()`); under
     autocommit those are real transactions rather than savepoints inside a caller's transaction.
+    A caller's open transaction is never committed behind its back.
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        conn.commit()
+        raise MigrataError(
+            "a long operation was given a connection with an open transaction",
+            hint="commit or roll back first (long operations commit batch by batch on their own)",
+        )
     conn.autocommit = True

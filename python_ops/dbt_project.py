@@ -1,7 +1,10 @@
-"""Own migrata's dbt project glue: where it is, its per-target manifests, and the env dbt reads.
+"""Own migrata's dbt project glue: where the project is, where its artifacts go, the env dbt reads.
 
+The dbt project ships inside the package (`python_ops/dbt/`), so an installed migrata runs it from any
+directory. Nothing is written next to it: targets, manifests and logs go under `<MIGRATA_HOME>/dbt/`.
 The project's models depend on the target (lineage on Postgres, archive on ClickHouse), so each
-target has its own manifest under `target/<target>/`. Nothing here runs at import time.
+target has its own manifest, parsed on first use and again whenever a project file is newer.
+Nothing here runs at import time.
 """
 
 from __future__ import annotations
@@ -16,23 +19,33 @@ from psycopg.conninfo import conninfo_to_dict
 from python_ops.errors import MigrataError
 from python_ops.settings import MigrataSettings
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+PROJECT_DIR = Path(__file__).resolve().parent / "dbt"
 TARGETS = ("postgres", "clickhouse")
 
 
-def target_path(target: str) -> Path:
-    return PROJECT_DIR / "target" / target
+def artifacts_dir(settings: MigrataSettings) -> Path:
+    """Where dbt writes targets and logs for this MIGRATA_HOME."""
+    return settings.home / "dbt"
 
 
-def manifest_path(target: str) -> Path:
-    return target_path(target) / "manifest.json"
+def target_path(settings: MigrataSettings, target: str) -> Path:
+    return artifacts_dir(settings) / "target" / target
+
+
+def manifest_path(settings: MigrataSettings, target: str) -> Path:
+    return target_path(settings, target) / "manifest.json"
 
 
 def dbt_env(settings: MigrataSettings) -> dict[str, str]:
-    """The MIGRATA_DBT_* variables `profiles.yml` reads, derived from migrata's settings."""
+    """The variables `profiles.yml` and dbt read, derived from migrata's settings."""
     env = {
         "MIGRATA_HOME": str(settings.home),
         "MIGRATA_CLICKHOUSE__PG_COLLECTION": settings.clickhouse.pg_collection,
+        "DBT_LOG_PATH": str(artifacts_dir(settings) / "logs"),
+        # dagster-dbt runs each invocation in a subdirectory of this (a relative one lands in the package)
+        "DBT_TARGET_PATH": str(artifacts_dir(settings) / "target" / "runs"),
+        # no `.user.yml` written beside profiles.yml (inside the package) and no tracking calls
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     if settings.postgres.dsn:
         parts = conninfo_to_dict(settings.postgres.dsn)
@@ -73,15 +86,29 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
+def _target_of(args: list[str]) -> str:
+    return args[args.index("--target") + 1] if "--target" in args else "postgres"
+
+
+def dbt_command(args: list[str], settings: MigrataSettings) -> list[str]:
+    """The full dbt command line for `args`: this project, its profiles, the target's artifact dir."""
+    if not args or args[0].startswith("-"):  # `--version`, `--help`: dbt itself, no project
+        return [dbt_executable(), *args]
+    command = [dbt_executable(), *args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+    if "--target-path" not in args:
+        command += ["--target-path", str(target_path(settings, _target_of(args)))]
+    return command
+
+
 def run_dbt(
     args: list[str], settings: MigrataSettings, *, capture: bool = False
 ) -> subprocess.CompletedProcess[str]:
     """Run the dbt CLI in the project with migrata's settings; raise a `MigrataError` if it fails."""
-    env = os.environ | dbt_env(settings)
+    artifacts_dir(settings).mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
-        [dbt_executable(), *args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)],
-        cwd=PROJECT_DIR,
-        env=env,
+        dbt_command(args, settings),
+        cwd=artifacts_dir(settings),
+        env=os.environ | dbt_env(settings),
         text=True,
         capture_output=capture,
         check=False,
@@ -90,33 +117,18 @@ def run_dbt(
         tail = (result.stdout or "")[-2000:] if capture else ""
         raise MigrataError(
             f"dbt {' '.join(args)} failed (exit {result.returncode}){': ' + tail if tail else ''}",
-            hint="read dbt's output above, or logs/dbt.log",
+            hint=f"read dbt's output above, or {artifacts_dir(settings) / 'logs' / 'dbt.log'}",
         )
     return result
 
 
-def ensure_manifests(settings: MigrataSettings, *, force: bool = False) -> list[Path]:
-    """Parse the project for each target whose manifest is missing or older than the project files."""
-    newest = max(
-        p.stat().st_mtime
-        for p in [*PROJECT_DIR.joinpath("dbt_project").rglob("*"), PROJECT_DIR / "dbt_project.yml"]
-        if p.is_file()
-    )
-    written = []
-    for target in TARGETS:
-        manifest = manifest_path(target)
-        if force or not manifest.exists() or manifest.stat().st_mtime < newest:
-            run_dbt(
-                ["parse", "--quiet", "--target", target, "--target-path", str(target_path(target))],
-                settings,
-                capture=True,
-            )
-            written.append(manifest)
-    return written
+def _newest_project_file() -> float:
+    return max(p.stat().st_mtime for p in PROJECT_DIR.rglob("*") if p.is_file())
 
 
-if __name__ == "__main__":  # `python -m python_ops.dbt_project`: what `make` runs before Dagster
-    from python_ops.settings import load_settings
-
-    for path in ensure_manifests(load_settings()):
-        print(f"parsed {path.relative_to(PROJECT_DIR)}")
+def ensure_manifest(settings: MigrataSettings, target: str, *, force: bool = False) -> Path:
+    """The manifest of `target`, parsed first if it is missing or older than a project file."""
+    manifest = manifest_path(settings, target)
+    if force or not manifest.exists() or manifest.stat().st_mtime < _newest_project_file():
+        run_dbt(["parse", "--quiet", "--target", target], settings, capture=True)
+    return manifest

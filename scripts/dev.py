@@ -12,11 +12,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from migrata_samples import dagster_home
+
 BIN = Path(sys.executable).parent
 
 
 def main() -> int:
     port = os.environ.get("DAGSTER_PORT", "3000")
+    os.environ["DAGSTER_HOME"] = str(dagster_home.prepare(Path(".migrata") / "dagster"))
     subprocess.run([BIN / "migrata", "-q", "engines", "up"], check=True)
     child = subprocess.Popen(
         [BIN / "dagster", "dev", "-h", "127.0.0.1", "-p", port, "-m", "dagster_defs"],

@@ -14,8 +14,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from benchmarks.common import Figure, Session, timed
+from migrata_samples import archive_rows as sample
 from python_ops import archive
-from python_ops.archive import sample
 from python_ops.db import connect
 from python_ops.engines import control
 from python_ops.settings import MigrataSettings

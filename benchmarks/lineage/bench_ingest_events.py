@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg
 
 from benchmarks.common import Figure, Session, timed
+from migrata_samples.lineage_store import new_run_events
 from python_ops.lineage.raw import store_raw
-from python_ops.lineage.synthetic import new_run_events
 
 NAME = "lineage"
 

@@ -14,11 +14,11 @@ import psycopg
 import pyarrow.parquet as pq
 
 from benchmarks.common import Figure, Session
+from migrata_samples.parquet_store import damage_store, generate_store
 from python_ops.parquet_repair import footer as ft
 from python_ops.parquet_repair import repair, restore
 from python_ops.parquet_repair.models import StoreConfig
 from python_ops.parquet_repair.storage import Storage
-from python_ops.parquet_repair.testdata import damage_store, generate_store
 
 NAME = "parquet_repair"
 MIX = {"legacy": 0.8, "corrupt": 0.1, "truncated": 0.1}  # all repairable: the same work for every contender

@@ -14,11 +14,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmarks.common import Figure, Session
+from migrata_samples.parquet_store import damage_store, generate_store
 from python_ops.parquet_repair import footer as ft
 from python_ops.parquet_repair import scan
 from python_ops.parquet_repair.models import EntryClass, StoreConfig
 from python_ops.parquet_repair.storage import Storage
-from python_ops.parquet_repair.testdata import damage_store, generate_store
 
 NAME = "parquet_repair"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,11 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from python_ops import __version__
+from python_ops.cli import archive, backups, dbt, engines, lineage, migrate, parquet, partitions, repartition
+from python_ops.cli.context import AppState
 from python_ops.cli.output import err
 from python_ops.errors import MigrataError
-from python_ops.settings import MigrataSettings, load_settings
+from python_ops.settings import load_settings
 
 
 class MigrataGroup(TyperGroup):
@@ -63,16 +64,6 @@ app = typer.Typer(
 )
 
 
-@dataclass
-class AppState:
-    """What every command gets from the root callback."""
-
-    settings: MigrataSettings
-    json: bool
-    quiet: bool
-    debug: bool
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"migrata {__version__}")
@@ -98,35 +89,17 @@ def root(
     ctx.obj = AppState(load_settings(**overrides), json_output, quiet, debug)
 
 
-def state(ctx: typer.Context) -> AppState:
-    obj = ctx.find_root().obj
-    assert isinstance(obj, AppState)
-    return obj
-
-
-def _register() -> None:
-    from python_ops.cli import demo, engines, migrate
-
-    app.add_typer(engines.app, name="engines")
-    app.add_typer(migrate.app, name="migrate")
-    from python_ops.cli import lineage
-
-    app.add_typer(lineage.app, name="lineage")
-    from python_ops.cli import parquet
-
-    app.add_typer(parquet.app, name="parquet")
-    from python_ops.cli import archive
-
-    app.add_typer(archive.app, name="archive")
-    from python_ops.cli import backups, partitions, repartition
-
-    app.add_typer(partitions.app, name="partitions")
-    app.add_typer(repartition.app, name="repartition")
-    app.add_typer(backups.app, name="backups")
-    app.command(epilog="Example: migrata demo")(demo.demo)
-
-
-_register()
+# Sub-apps import only typer, rich and the CLI's own modules at the top: a capability is imported
+# by the command that uses it, so `--help` and light verbs start fast.
+app.add_typer(engines.app, name="engines")
+app.add_typer(migrate.app, name="migrate")
+app.add_typer(lineage.app, name="lineage")
+app.add_typer(archive.app, name="archive")
+app.add_typer(parquet.app, name="parquet")
+app.add_typer(partitions.app, name="partitions")
+app.add_typer(repartition.app, name="repartition")
+app.add_typer(backups.app, name="backups")
+app.registered_commands += dbt.app.registered_commands  # `migrata dbt ARGS…`: dbt's own arguments
 
 
 def first_line(exc: BaseException) -> str:

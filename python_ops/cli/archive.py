@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import typer
 
-from python_ops import archive
-from python_ops.cli.app import state
+from python_ops.cli.context import state
 from python_ops.cli.output import out, print_json, print_table, progress
-from python_ops.runner import Report
+
+if TYPE_CHECKING:
+    from python_ops.runner import Report
 
 app = typer.Typer(
     help="Archive aged Postgres rows to ClickHouse with watermarks and verified cleanup.",
@@ -82,6 +84,8 @@ def run(
     ),
 ) -> None:
     """Archive rows older than max_age_hours to ClickHouse, verify, advance watermarks, clean up."""
+    from python_ops import archive
+
     st = state(ctx)
     with progress(st.quiet or st.json) as on_progress:
         reports = archive.run(
@@ -102,6 +106,8 @@ def cleanup(
     dry_run: bool = DRY_RUN,
 ) -> None:
     """Delete Postgres rows older than watermark - grace period that ClickHouse holds, in batches."""
+    from python_ops import archive
+
     st = state(ctx)
     with progress(st.quiet or st.json) as on_progress:
         reports = archive.run_cleanup(
@@ -113,6 +119,8 @@ def cleanup(
 @app.command(epilog="Example: migrata --json archive status")
 def status(ctx: typer.Context) -> None:
     """Show watermarks, lag, rows pending archive and cleanup, and run metrics."""
+    from python_ops import archive
+
     st = state(ctx)
     result = archive.status(st.settings)
     if st.json:
@@ -153,6 +161,8 @@ def restore(
     dry_run: bool = DRY_RUN,
 ) -> None:
     """Copy archived rows back into Postgres and move the watermark back (the inverse of `run`)."""
+    from python_ops import archive
+
     st = state(ctx)
     since = since if since.tzinfo else since.replace(tzinfo=UTC)
     with progress(st.quiet or st.json) as on_progress:

@@ -9,12 +9,8 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from python_ops import partitions
-from python_ops.cli.app import state
+from python_ops.cli.context import state
 from python_ops.cli.output import out, print_json, print_report, print_table
-from python_ops.db import connect
-from python_ops.engines.control import postgres_dsn
-from python_ops.partitions.backups import ROW_COLUMNS
 
 app = typer.Typer(
     help="Verified table backups made before risky migrations: list, verify, extend, clean up.",
@@ -23,6 +19,9 @@ app = typer.Typer(
 
 
 def _conn(ctx: typer.Context):  # type: ignore[no-untyped-def]
+    from python_ops.db import connect
+    from python_ops.engines.control import postgres_dsn
+
     return connect(postgres_dsn(state(ctx).settings), autocommit=True)
 
 
@@ -33,9 +32,12 @@ def list_(
     include_dropped: bool = typer.Option(False, "--all", help="Include dropped backups."),
 ) -> None:
     """List registered backups, newest first."""
+    from python_ops import backups
+    from python_ops.backups import ROW_COLUMNS
+
     s = state(ctx)
     with _conn(ctx) as conn:
-        records = partitions.list_backups(conn, source_table=source, include_dropped=include_dropped)
+        records = backups.list_backups(conn, source_table=source, include_dropped=include_dropped)
     if s.json:
         print_json([r.__dict__ for r in records])
         return
@@ -45,9 +47,11 @@ def list_(
 @app.command(epilog="Example: migrata backups status")
 def status(ctx: typer.Context) -> None:
     """Summarize the registry: kept, verified, expired, expiring soon, bytes held."""
+    from python_ops import backups
+
     s = state(ctx)
     with _conn(ctx) as conn:
-        summary = partitions.backup_status(conn)
+        summary = backups.backup_status(conn)
     if s.json:
         print_json(summary)
         return
@@ -57,9 +61,11 @@ def status(ctx: typer.Context) -> None:
 @app.command(epilog="Example: migrata backups verify chunks_backup_20250811_120000")
 def verify(ctx: typer.Context, table: str = typer.Argument(..., help="Backup table name.")) -> None:
     """Recount and re-checksum a backup against what was recorded when it was made."""
+    from python_ops import backups
+
     s = state(ctx)
     with _conn(ctx) as conn:
-        report = partitions.verify_backup(conn, table)
+        report = backups.verify_backup(conn, table)
     print_report(report, as_json=s.json)
 
 
@@ -71,11 +77,11 @@ def extend(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the current expiry; change nothing."),
 ) -> None:
     """Keep a backup longer: push its expiry by N days."""
+    from python_ops import backups
+
     s = state(ctx)
     with _conn(ctx) as conn:
-        record = (
-            partitions.get_backup(conn, table) if dry_run else partitions.extend_backup(conn, table, days)
-        )
+        record = backups.get_backup(conn, table) if dry_run else backups.extend_backup(conn, table, days)
     if s.json:
         print_json(record.__dict__)
         return
@@ -89,7 +95,9 @@ def cleanup(
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would be dropped; drop nothing."),
 ) -> None:
     """Drop backups that are expired and verified; unverified ones are kept and listed."""
+    from python_ops import backups
+
     s = state(ctx)
     with _conn(ctx) as conn:
-        report = partitions.cleanup_backups(conn, dry_run=dry_run)
+        report = backups.cleanup_backups(conn, dry_run=dry_run)
     print_report(report, as_json=s.json, show_sql=dry_run)

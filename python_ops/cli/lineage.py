@@ -9,10 +9,8 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from python_ops.cli.app import state
+from python_ops.cli.context import state
 from python_ops.cli.output import err, out, print_json, progress
-from python_ops.db import connect
-from python_ops.engines.control import postgres_dsn
 from python_ops.errors import ConfigError
 
 app = typer.Typer(
@@ -30,6 +28,8 @@ def ingest(
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate only; write nothing."),
 ) -> None:
     """Ingest OpenLineage events from files (or stdin); exit 1 if any event was rejected."""
+    from python_ops.db import connect
+    from python_ops.engines.control import postgres_dsn
     from python_ops.lineage.events import EventError, split_document, validate
     from python_ops.lineage.ingest import IngestResult, Rejected
     from python_ops.lineage.ingest import ingest as run_ingest
@@ -134,6 +134,7 @@ def backfill(
     Then builds the lineage graph edges (dbt model lineage_graph_edges) from the backfilled runs.
     """
     from python_ops.cli.output import print_report
+    from python_ops.engines.control import postgres_dsn
     from python_ops.lineage.backfill import backfill as run_backfill
     from python_ops.lineage.refresh import GRAPH_MODEL
     from python_ops.lineage.refresh import refresh as run_refresh
@@ -163,6 +164,8 @@ def graph(
     normalized: bool = typer.Option(False, "--normalized", help="Answer from the normalized tables instead."),
 ) -> None:
     """Print the lineage graph around a job or dataset as JSON (from the denormalized tables)."""
+    from python_ops.db import connect
+    from python_ops.engines.control import postgres_dsn
     from python_ops.lineage.graph import lineage_graph
 
     with connect(postgres_dsn(state(ctx).settings)) as conn:
@@ -185,6 +188,7 @@ def serve(
     """Serve POST /api/v1/lineage for OpenLineage clients (HTTP transport) until interrupted."""
     import uvicorn
 
+    from python_ops.engines.control import postgres_dsn
     from python_ops.lineage.server import create_app
 
     err.print(f"listening on http://{escape(host)}:{port}/api/v1/lineage")

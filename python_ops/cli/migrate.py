@@ -7,16 +7,17 @@ Commands are thin: parse options, call `python_ops.migrations`, print. Placehold
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 
-from python_ops import migrations
-from python_ops.cli.app import state
+from python_ops.cli.context import state
 from python_ops.cli.output import err, out, print_json, print_table, progress
-from python_ops.engines.control import postgres_dsn
-from python_ops.migrations.models import MigrationPlan, MigrationResult
-from python_ops.settings import MigrataSettings
+
+if TYPE_CHECKING:
+    from python_ops.migrations.models import MigrationPlan, MigrationResult
+    from python_ops.settings import MigrataSettings
 
 app = typer.Typer(help="Versioned schema migrations, one Alembic tree per component.", no_args_is_help=True)
 
@@ -25,6 +26,8 @@ DOCS_PATH = Path("docs/migrations.md")
 
 
 def _dsn(ctx: typer.Context) -> str:
+    from python_ops.engines.control import postgres_dsn
+
     return postgres_dsn(state(ctx).settings)
 
 
@@ -87,6 +90,8 @@ def _print_result(ctx: typer.Context, result: MigrationResult) -> None:
 @app.command(epilog="Example: migrata migrate status")
 def status(ctx: typer.Context) -> None:
     """Show each component's current revision, head and pending revisions."""
+    from python_ops import migrations
+
     report = migrations.status(_dsn(ctx))
     if state(ctx).json:
         print_json(report.as_dict())
@@ -113,6 +118,8 @@ def history(
     ctx: typer.Context, component: str | None = typer.Argument(None, help="Only this component's tree.")
 ) -> None:
     """List revisions from base to head with their declarations and whether they are applied."""
+    from python_ops import migrations
+
     rows = migrations.history(component, _dsn(ctx))
     if state(ctx).json:
         print_json([info.__dict__ | {"applied": applied} for info, applied in rows])
@@ -136,6 +143,8 @@ def plan(
     downgrade_: bool = typer.Option(False, "--downgrade", help="Plan a downgrade to TARGET instead."),
 ) -> None:
     """Show what an upgrade (or downgrade) would run, in order, with declarations and estimated rows."""
+    from python_ops import migrations
+
     dsn = _dsn(ctx)
     planned = migrations.plan_downgrade(dsn, target) if downgrade_ else migrations.plan_upgrade(dsn, target)
     if state(ctx).json:
@@ -155,6 +164,9 @@ def upgrade(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; apply nothing."),
 ) -> None:
     """Upgrade components to TARGET (default: every component's head)."""
+    from python_ops import migrations
+    from python_ops.engines.control import postgres_dsn
+
     settings = state(ctx).settings
     with progress(state(ctx).quiet) as on_progress:
         result = migrations.migrate(
@@ -177,6 +189,9 @@ def downgrade(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; apply nothing."),
 ) -> None:
     """Downgrade a component to TARGET (the inverse of upgrade)."""
+    from python_ops import migrations
+    from python_ops.engines.control import postgres_dsn
+
     settings = state(ctx).settings
     with progress(state(ctx).quiet) as on_progress:
         result = migrations.downgrade(
@@ -197,6 +212,9 @@ def stamp(
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate TARGET; record nothing."),
 ) -> None:
     """Record TARGET as current without running migrations (for a schema made by other means)."""
+    from python_ops import migrations
+    from python_ops.engines.control import postgres_dsn
+
     settings = state(ctx).settings
     current = migrations.stamp(
         postgres_dsn(settings), target, dry_run=dry_run, lock_timeout_s=settings.migrations.lock_timeout_s
@@ -238,6 +256,9 @@ def new(
 @app.command(epilog="Example: migrata migrate check")
 def check(ctx: typer.Context) -> None:
     """Compare each component's live schema with what its revisions create; exit 1 on drift."""
+    from python_ops import migrations
+    from python_ops.engines.control import postgres_dsn
+
     settings = state(ctx).settings
     report = migrations.check(postgres_dsn(settings), admin_dsn=settings.migrations.scratch_admin_dsn)
     if state(ctx).json:
@@ -265,6 +286,9 @@ def run_pending(
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would run; run nothing."),
 ) -> None:
     """Run the heavy data migrations an automatic upgrade deferred; chunked, resumable, with progress."""
+    from python_ops import migrations
+    from python_ops.engines.control import postgres_dsn
+
     settings = state(ctx).settings
     values = _placeholders(settings, set_)
     dsn = postgres_dsn(settings)

@@ -9,7 +9,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -24,8 +24,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from python_ops.runner import LogProgress, ProgressCallback, Report
-from python_ops.runner import Progress as ProgressEvent
+from python_ops.errors import PreconditionError
+
+if TYPE_CHECKING:
+    from python_ops.runner import ProgressCallback, Report
+
 
 # Off a terminal Rich would wrap at 80 columns; results and messages read better unwrapped.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -40,6 +43,9 @@ class _StderrLogger:
 @contextlib.contextmanager
 def progress(quiet: bool = False) -> Iterator[ProgressCallback]:
     """Yield a progress callback: a transient Rich bar on a TTY, periodic lines off one, none if quiet."""
+    from python_ops.runner import LogProgress
+    from python_ops.runner import Progress as ProgressEvent
+
     if quiet:
         yield lambda _event: None
         return
@@ -102,3 +108,18 @@ def print_report(report: Report, *, as_json: bool = False, show_sql: bool = Fals
         out.print(escape(report.summary()))
     if not report.ok:
         raise typer.Exit(1)
+
+
+def confirm_irreversible(what: str, *, yes: bool) -> None:
+    """Let an irreversible verb go on: with `--yes`, or when a user at a terminal says yes.
+
+    Off a terminal (scripts, CI) there is no one to ask: without `--yes` the verb stops (exit 2)
+    before it changes anything.
+    """
+    if yes:
+        return
+    if sys.stdin.isatty() and err.is_terminal:
+        if typer.confirm(f"{what}; this cannot be undone. Go on?", default=False, err=True):
+            return
+        raise PreconditionError(f"not confirmed: {what}", hint="nothing was changed")
+    raise PreconditionError(f"{what} cannot be undone", hint="pass --yes to confirm")

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from python_ops import parquet_repair as pr
-from python_ops.cli.app import state
+from python_ops.cli.context import state
 from python_ops.cli.output import out, print_json, print_report, print_table, progress
-from python_ops.db import connect
-from python_ops.engines.control import postgres_dsn
-from python_ops.runner import Report
-from python_ops.settings import MigrataSettings
+
+if TYPE_CHECKING:
+    from python_ops import parquet_repair as pr
+    from python_ops.runner import Report
+    from python_ops.settings import MigrataSettings
 
 app = typer.Typer(
     help="Repair cached parquet footers the current reader cannot decode (partition_metadata).",
@@ -21,6 +22,8 @@ app = typer.Typer(
 
 
 def _store(settings: MigrataSettings) -> pr.StoreConfig:
+    from python_ops import parquet_repair as pr
+
     return pr.StoreConfig.from_settings(settings)
 
 
@@ -51,6 +54,10 @@ def scan(
     ),
 ) -> None:
     """Classify every cached footer: ok, legacy-undecodable, corrupt, file-missing (exit 1: needs repair)."""
+    from python_ops import parquet_repair as pr
+    from python_ops.db import connect
+    from python_ops.engines.control import postgres_dsn
+
     s = state(ctx)
     storage = pr.Storage.from_settings(s.settings) if check_files else None
     with connect(postgres_dsn(s.settings), autocommit=True) as conn, progress(s.quiet) as cb:
@@ -74,6 +81,10 @@ def repair(
     ),
 ) -> None:
     """Back up, then re-read undecodable entries' footers from storage and rewrite them (resumable)."""
+    from python_ops import parquet_repair as pr
+    from python_ops.db import connect
+    from python_ops.engines.control import postgres_dsn
+
     s = state(ctx)
     p = s.settings.parquet
     target = report_file or s.settings.home / "parquet_repair" / "issues.json"
@@ -109,6 +120,10 @@ def verify(
     workers: int | None = typer.Option(None, min=1, help="Parallel footer reads (default: settings)."),
 ) -> None:
     """Check every entry decodes and its num_rows and schema equal its file's (exit 1 otherwise)."""
+    from python_ops import parquet_repair as pr
+    from python_ops.db import connect
+    from python_ops.engines.control import postgres_dsn
+
     s = state(ctx)
     with connect(postgres_dsn(s.settings), autocommit=True) as conn, progress(s.quiet) as cb:
         report = pr.verify(
@@ -130,6 +145,10 @@ def restore(
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan and print the SQL; write nothing."),
 ) -> None:
     """Undo a repair: put the entries saved in BACKUP_TABLE back into the cache."""
+    from python_ops import parquet_repair as pr
+    from python_ops.db import connect
+    from python_ops.engines.control import postgres_dsn
+
     s = state(ctx)
     with connect(postgres_dsn(s.settings), autocommit=True) as conn, progress(s.quiet) as cb:
         report = pr.restore(conn, _store(s.settings), backup_table, dry_run=dry_run, on_progress=cb)
@@ -139,6 +158,9 @@ def restore(
 @app.command(epilog="Example: migrata parquet show views/blocks/0000/part-000001.parquet")
 def show(ctx: typer.Context, file_path: str = typer.Argument(..., help="The entry's file path.")) -> None:
     """Load one entry's footer (repairing it from storage if needed) and print its summary."""
+    from python_ops import parquet_repair as pr
+    from python_ops.engines.control import postgres_dsn
+
     s = state(ctx)
     meta = pr.load_metadata(
         file_path,

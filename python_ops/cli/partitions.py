@@ -11,12 +11,8 @@ import datetime as dt
 import typer
 from rich.markup import escape
 
-from python_ops import partitions
-from python_ops.cli.app import state
+from python_ops.cli.context import state
 from python_ops.cli.output import out, print_json, print_report, print_table, progress
-from python_ops.db import connect
-from python_ops.engines.control import postgres_dsn
-from python_ops.partitions.models import HEALTH_COLUMNS
 
 app = typer.Typer(
     help="Time-based RANGE partition maintenance: premake, retention, DEFAULT-partition rows, health.",
@@ -25,6 +21,9 @@ app = typer.Typer(
 
 
 def _conn(ctx: typer.Context):  # type: ignore[no-untyped-def]
+    from python_ops.db import connect
+    from python_ops.engines.control import postgres_dsn
+
     return connect(postgres_dsn(state(ctx).settings), autocommit=True)
 
 
@@ -50,6 +49,8 @@ def manage(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the policy and what maintenance would do."),
 ) -> None:
     """Declare a RANGE-partitioned table managed (or change its policy)."""
+    from python_ops import partitions
+
     s = state(ctx)
     cfg = s.settings.partitions
     with _conn(ctx) as conn:
@@ -90,6 +91,8 @@ def unmanage(
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be removed; change nothing."),
 ) -> None:
     """Stop managing a table; its partitions stay exactly as they are."""
+    from python_ops import partitions
+
     s = state(ctx)
     with _conn(ctx) as conn:
         current = partitions.maintenance.get_managed(conn, table)
@@ -109,6 +112,8 @@ def maintain(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and its SQL; change nothing."),
 ) -> None:
     """Create partitions ahead and retire those past retention, on every managed table."""
+    from python_ops import partitions
+
     s = state(ctx)
     with _conn(ctx) as conn, progress(s.quiet) as on_progress:
         report = partitions.maintain(
@@ -128,6 +133,9 @@ def status(
     show_partitions: bool = typer.Option(False, "--partitions", help="Also list every partition with rows."),
 ) -> None:
     """Show partition health: partitions, rows, skew, DEFAULT-partition rows, missing future partitions."""
+    from python_ops import partitions
+    from python_ops.partitions.models import HEALTH_COLUMNS
+
     s = state(ctx)
     with _conn(ctx) as conn:
         health = partitions.table_health(conn, tables or None)

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from python_ops import partitions
-from python_ops.cli.app import state
+from python_ops.cli.context import state
 from python_ops.cli.output import print_json, print_report, print_table, progress
-from python_ops.db import connect
-from python_ops.engines.control import postgres_dsn
 
 app = typer.Typer(
     help="Repartition a live table into N LIST partitions by a stable hash of a column: backup, online "
@@ -37,6 +34,10 @@ def run(
     ),
 ) -> None:
     """Repartition a table online: backup, copy with captured writes, verify, swap."""
+    from python_ops import partitions
+    from python_ops.db import connect
+    from python_ops.engines.control import postgres_dsn
+
     s = state(ctx)
     cfg = s.settings.partitions
     with connect(postgres_dsn(s.settings), autocommit=True) as conn, progress(s.quiet) as on_progress:
@@ -62,6 +63,10 @@ def rollback(
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be undone; change nothing."),
 ) -> None:
     """Undo a repartitioning at any step; after the swap, bring the original back with later writes."""
+    from python_ops import partitions
+    from python_ops.db import connect
+    from python_ops.engines.control import postgres_dsn
+
     s = state(ctx)
     with connect(postgres_dsn(s.settings), autocommit=True) as conn:
         report = partitions.rollback(
@@ -73,6 +78,10 @@ def rollback(
 @app.command(epilog="Example: migrata repartition status")
 def status(ctx: typer.Context) -> None:
     """List recorded repartitionings with their step, backup, retired table and swap lock time."""
+    from python_ops import partitions
+    from python_ops.db import connect
+    from python_ops.engines.control import postgres_dsn
+
     s = state(ctx)
     with connect(postgres_dsn(s.settings), autocommit=True) as conn:
         rows = partitions.runs(conn)

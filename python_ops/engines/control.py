@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
-from python_ops.engines.clickhouse import clickhouse_client, ensure_pg_collection
+from python_ops.engines.clickhouse import ensure_pg_collection
+from python_ops.engines.context import Engines
 from python_ops.engines.postgres import EmbeddedPostgres, PostgresStatus
 from python_ops.settings import MigrataSettings
 
@@ -28,17 +29,13 @@ def embedded_postgres(settings: MigrataSettings) -> EmbeddedPostgres:
 
 def postgres_dsn(settings: MigrataSettings) -> str:
     """The DSN migrata connects to: the configured one, or the embedded server's."""
-    return settings.postgres.dsn or embedded_postgres(settings).dsn
+    return Engines.from_settings(settings).postgres_dsn
 
 
 @contextlib.contextmanager
 def clickhouse(settings: MigrataSettings, *, database: str | None = None) -> Iterator[Client]:
     """Yield a ClickHouse client on migrata's database (created if missing), closed afterwards."""
-    with clickhouse_client(
-        url=settings.clickhouse.url,
-        chdb_path=settings.chdb_path,
-        database=database or settings.clickhouse.database,
-    ) as client:
+    with Engines.from_settings(settings).clickhouse(database) as client:
         yield client
 
 

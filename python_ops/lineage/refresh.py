@@ -17,7 +17,7 @@ from python_ops.settings import MigrataSettings
 
 GRAPH_MODEL = "lineage_graph_edges"
 MODELS = ("run_lineage_denormalized", "run_parent_lineage_denormalized", GRAPH_MODEL)
-LINEAGE_PATH = "path:dbt_project/models/lineage"
+LINEAGE_PATH = "fqn:lineage"
 
 
 def dbt_vars(min_date: date | None = None, max_date: date | None = None, *, rebuild: bool = False) -> dict:

@@ -1,6 +1,6 @@
 """Own the backup of entries before a repair rewrites them, through the shared backup manager.
 
-`python_ops.partitions.create_backup` (contract A) copies the rows into a timestamped table, verifies
+`python_ops.backups.create_backup` (contract A) copies the rows into a timestamped table, verifies
 it by count and checksum and registers it in `migration_backups` with its retention.
 """
 
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from python_ops.backups import create_backup
 from python_ops.errors import VerificationError
 from python_ops.parquet_repair.models import StoreConfig
-from python_ops.partitions import create_backup
 
 REVISION = "parquet_repair"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from python_ops.partitions import catalog
+from python_ops import pgcatalog as catalog
 from python_ops.partitions.maintenance import managed_tables, plan_actions
 from python_ops.partitions.models import PartitionInfo, TableHealth
 

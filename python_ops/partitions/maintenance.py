@@ -12,8 +12,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from python_ops import pgcatalog as catalog
 from python_ops.errors import ConfigError, PreconditionError
-from python_ops.partitions import catalog
 from python_ops.partitions.models import ManagedTable
 from python_ops.partitions.ranges import check_interval, require_range_table
 from python_ops.runner import Batch, Check, Operation, Plan, ProgressCallback, Report, Step, execute

@@ -11,8 +11,8 @@ import datetime as dt
 
 import psycopg
 
+from python_ops import pgcatalog as catalog
 from python_ops.errors import ConfigError, PreconditionError
-from python_ops.partitions import catalog
 
 INTERVALS = ("month", "week", "day")
 

@@ -21,8 +21,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from python_ops import pgcatalog as catalog
 from python_ops.errors import PreconditionError
-from python_ops.partitions import catalog, online
+from python_ops.partitions import online
 from python_ops.partitions.repartition_plan import RepartitionSpec
 from python_ops.partitions.state import Hook, noop_hook, operation_name
 from python_ops.partitions.swap import swap

@@ -16,8 +16,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from python_ops import pgcatalog as catalog
 from python_ops.errors import PreconditionError
-from python_ops.partitions import catalog
 from python_ops.runner import Plan, Step
 
 KEY_COLUMN = "partition_key"

@@ -17,10 +17,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from python_ops import pgcatalog as catalog
+from python_ops.backups import create_backup
 from python_ops.db import use_autocommit
 from python_ops.errors import PreconditionError
-from python_ops.partitions import catalog, online
-from python_ops.partitions.backups import create_backup
+from python_ops.partitions import online
 from python_ops.partitions.repartition import CopyRows, build_indexes
 from python_ops.partitions.repartition_plan import RepartitionSpec, build_plan, precheck
 from python_ops.partitions.state import Hook, load_run, noop_hook, operation_name, set_step, state_details

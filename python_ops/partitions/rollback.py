@@ -15,9 +15,10 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from python_ops import pgcatalog as catalog
 from python_ops.db import use_autocommit
 from python_ops.errors import PreconditionError, VerificationError
-from python_ops.partitions import catalog, online
+from python_ops.partitions import online
 from python_ops.partitions.state import load_run, operation_name, set_step, state_details
 from python_ops.partitions.swap import _rename_index
 from python_ops.runner import Check, Plan, Report, checkpoints

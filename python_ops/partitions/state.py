@@ -14,7 +14,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from python_ops.partitions import catalog
+from python_ops import pgcatalog as catalog
 
 Hook = Callable[[str], None]
 STEPS = ("started", "backed_up", "created", "capturing", "swapped", "rolled_back")

@@ -7,7 +7,7 @@ import json
 import psycopg
 from typer.testing import CliRunner
 
-from python_ops.archive import sample
+from migrata_samples import archive_rows as sample
 from python_ops.cli.app import app
 from python_ops.settings import MigrataSettings
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 from typer.testing import CliRunner
 
+from migrata_samples.openlineage import food_delivery_events
 from python_ops.cli.app import app
-from python_ops.lineage.sample import food_delivery_events
 from python_ops.settings import MigrataSettings
 
 

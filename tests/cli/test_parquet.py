@@ -10,10 +10,10 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from migrata_samples.parquet_store import Generated, damage_store, generate_store
 from python_ops.cli.app import app
 from python_ops.parquet_repair.models import StoreConfig
 from python_ops.parquet_repair.storage import Storage
-from python_ops.parquet_repair.testdata import Generated, damage_store, generate_store
 from python_ops.settings import MigrataSettings
 
 runner = CliRunner()

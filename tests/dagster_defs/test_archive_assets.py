@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 from dagster import AssetKey, materialize
 
-from python_ops.archive import sample
+from migrata_samples import archive_rows as sample
 from python_ops.settings import MigrataSettings
 
 TABLES = ("dataset_access_audit", "lifecycle_audit_log", "lifecycle_job_runs")

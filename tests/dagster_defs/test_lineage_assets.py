@@ -73,7 +73,7 @@ def test_sensor_requests_changed_months_and_a_partition_builds(
             assert not getattr(lineage_new_events_sensor(again), "run_requests", None)
 
         run_dbt(
-            ["run", "--target", "postgres", "--select", "path:dbt_project/models/lineage/staging"],
+            ["run", "--target", "postgres", "--select", "fqn:lineage.staging"],
             settings_env,
         )
         job = defs.resolve_implicit_global_asset_job_def()

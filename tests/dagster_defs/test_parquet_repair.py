@@ -8,9 +8,9 @@ import psycopg
 import pytest
 from dagster import AssetKey
 
+from migrata_samples.parquet_store import damage_store, generate_store
 from python_ops.parquet_repair.models import StoreConfig
 from python_ops.parquet_repair.storage import Storage
-from python_ops.parquet_repair.testdata import damage_store, generate_store
 from python_ops.settings import MigrataSettings
 
 HEALTH = AssetKey(["parquet_partition_metadata"])

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from python_ops.archive import sample
+from migrata_samples import archive_rows as sample
 from python_ops.engines import control
 from python_ops.settings import MigrataSettings
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 import psycopg
 import pytest
 
+from migrata_samples import archive_rows as sample
 from python_ops import archive
-from python_ops.archive import sample
 from python_ops.archive.apply import specs
 from python_ops.archive.checksum import MOD, clickhouse_digest, postgres_digest
 from python_ops.engines import control

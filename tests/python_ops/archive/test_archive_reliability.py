@@ -16,8 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from migrata_samples import archive_rows as sample
 from python_ops import archive
-from python_ops.archive import sample
 from python_ops.engines import control
 from python_ops.errors import EngineError
 from python_ops.settings import MigrataSettings

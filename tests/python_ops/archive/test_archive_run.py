@@ -7,8 +7,8 @@ from datetime import timedelta
 import psycopg
 import pytest
 
+from migrata_samples import archive_rows as sample
 from python_ops import archive
-from python_ops.archive import sample
 from python_ops.engines import control
 from python_ops.settings import MigrataSettings
 from tests.python_ops.archive.conftest import CUTOFF, NOW, TABLES, assert_consistent, ch_ids

@@ -8,12 +8,12 @@ from typing import Any
 import psycopg
 import pytest
 
+from migrata_samples.openlineage import food_delivery_events
 from python_ops.dbt_project import run_dbt
 from python_ops.errors import MigrataError
 from python_ops.lineage.backfill import backfill
 from python_ops.lineage.ingest import ingest_events
 from python_ops.lineage.refresh import refresh
-from python_ops.lineage.sample import food_delivery_events
 from python_ops.settings import MigrataSettings
 
 

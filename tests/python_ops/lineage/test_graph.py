@@ -6,13 +6,13 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from migrata_samples.lineage_store import generate_store, new_run_events
+from migrata_samples.openlineage import food_delivery_events
 from python_ops.errors import PreconditionError
 from python_ops.lineage.backfill import backfill
 from python_ops.lineage.graph import lineage_graph
 from python_ops.lineage.ingest import ingest_events
 from python_ops.lineage.refresh import GRAPH_MODEL, refresh
-from python_ops.lineage.sample import food_delivery_events
-from python_ops.lineage.synthetic import generate_store, new_run_events
 from python_ops.settings import MigrataSettings
 
 
@@ -108,7 +108,7 @@ def test_concurrent_edge_builds_are_serialized(settings: MigrataSettings, conn: 
     refresh(
         settings,
         command="run",
-        select=["path:dbt_project/models/lineage/staging", "run_lineage_denormalized"],
+        select=["fqn:lineage.staging", "run_lineage_denormalized"],
     )
     with ThreadPoolExecutor(2) as pool:
         builds = [pool.submit(refresh, settings, command="run", select=[GRAPH_MODEL]) for _ in range(2)]

@@ -8,8 +8,8 @@ from typing import Any
 
 import psycopg
 
+from migrata_samples.openlineage import food_delivery_events
 from python_ops.lineage.ingest import ingest_events, ingest_text
-from python_ops.lineage.sample import food_delivery_events
 
 
 def _event(event_type: str, time: str, run_id: str, **extra: Any) -> dict[str, Any]:

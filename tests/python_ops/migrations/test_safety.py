@@ -33,7 +33,7 @@ def _lock_held(conn) -> bool:
     return bool(
         conn.execute(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            " AND ((classid::bigint << 32) | objid::bigint) = hashtextextended('migrata:schema', 0)"
+            " AND ((classid::bigint << 32) | objid::bigint) = hashtextextended('migrata:migrate:schema', 0)"
         ).fetchone()[0]
     )
 
@@ -56,7 +56,9 @@ def test_second_migrator_fails_clearly_or_waits_and_finds_nothing_to_do(monkeypa
     assert _lock_held(conn)
     waiting = threading.Thread(target=waiter)
     waiting.start()
-    with pytest.raises(PreconditionError, match="another migrator holds migrata's schema lock"):
+    with pytest.raises(
+        PreconditionError, match=r"migrate of schema is already running \(pid \d+ on .*gave up after 0.3s"
+    ):
         migrations.migrate(dsn, "slow", lock_timeout_s=0.3)
     thread.join()
     waiting.join()

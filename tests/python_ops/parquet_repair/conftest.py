@@ -9,10 +9,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from migrata_samples.parquet_store import Generated, damage_store, generate_store
 from python_ops.parquet_repair import footer as ft
 from python_ops.parquet_repair.models import StoreConfig
 from python_ops.parquet_repair.storage import Storage
-from python_ops.parquet_repair.testdata import Generated, damage_store, generate_store
 
 STORE = StoreConfig()
 

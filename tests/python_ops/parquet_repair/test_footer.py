@@ -7,9 +7,9 @@ import random
 import pyarrow as pa
 import pytest
 
+from migrata_samples.parquet_store import file_footer, parquet_bytes
 from python_ops.parquet_repair import footer as ft
 from python_ops.parquet_repair.models import EntryClass
-from python_ops.parquet_repair.testdata import file_footer, parquet_bytes
 from python_ops.parquet_repair.thrift_codec import (
     FIELD_NUM_ROWS,
     decode_generic,

@@ -7,10 +7,10 @@ import threading
 import psycopg
 import pytest
 
+from migrata_samples.parquet_store import Generated
 from python_ops.errors import MigrataError
 from python_ops.parquet_repair import MetadataLoader, load_metadata
 from python_ops.parquet_repair.storage import Storage
-from python_ops.parquet_repair.testdata import Generated
 from tests.python_ops.parquet_repair.conftest import STORE, CountingStorage, decodes, entries
 
 

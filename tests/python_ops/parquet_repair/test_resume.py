@@ -9,9 +9,9 @@ import textwrap
 
 import psycopg
 
+from migrata_samples.parquet_store import Generated
 from python_ops.parquet_repair import repair
 from python_ops.parquet_repair.storage import Storage
-from python_ops.parquet_repair.testdata import Generated
 from python_ops.runner import checkpoints
 from tests.python_ops.parquet_repair.conftest import STORE, CountingStorage, decodes, entries
 

@@ -9,11 +9,11 @@ import psycopg
 import pytest
 from moto.server import ThreadedMotoServer
 
+from migrata_samples.parquet_store import damage_store, generate_store
 from python_ops.engines.postgres import free_port
 from python_ops.parquet_repair import repair, scan, verify
 from python_ops.parquet_repair.models import EntryClass
 from python_ops.parquet_repair.storage import Storage
-from python_ops.parquet_repair.testdata import damage_store, generate_store
 from tests.python_ops.parquet_repair.conftest import STORE, entries
 
 

@@ -9,11 +9,11 @@ import psycopg
 import pyarrow as pa
 import pytest
 
+from migrata_samples.parquet_store import Generated, generate_store, parquet_bytes
 from python_ops.errors import PreconditionError
 from python_ops.parquet_repair import repair, restore, scan, verify
 from python_ops.parquet_repair.models import EntryClass, StoreConfig
 from python_ops.parquet_repair.storage import Storage
-from python_ops.parquet_repair.testdata import Generated, generate_store, parquet_bytes
 from tests.python_ops.parquet_repair.conftest import STORE, decodes, entries
 
 
@@ -142,7 +142,7 @@ def test_configured_table_and_columns(conn: psycopg.Connection, storage: Storage
     )
     custom = StoreConfig("footer_cache", "path", "footer", None)
     generated = generate_store(conn, custom, storage, 6, max_rows=100)
-    from python_ops.parquet_repair.testdata import damage_store
+    from migrata_samples.parquet_store import damage_store
 
     damage_store(conn, custom, storage, generated, 0.5, mix={"legacy": 1.0})
     report = repair(conn, custom, storage)

@@ -7,7 +7,8 @@ import psycopg
 from psycopg import sql
 
 from python_ops import migrations
-from python_ops.partitions import catalog, partition_key
+from python_ops import pgcatalog as catalog
+from python_ops.partitions import partition_key
 
 COLS = ["id", "collection_id", "content", "metadata", "created_at"]
 

@@ -11,8 +11,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from python_ops import pgcatalog as catalog
 from python_ops.errors import PreconditionError
-from python_ops.partitions import catalog, partition_key, repartition, rollback, runs
+from python_ops.partitions import partition_key, repartition, rollback, runs
 
 COLS = ["id", "g", "body", "n", "created_at"]
 ROWS = 3000

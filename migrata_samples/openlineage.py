@@ -15,7 +15,7 @@ _PLACEHOLDER = re.compile(r"\{\{(RUN_START_TIME|RUN_END_TIME_AFTER_(\d+)_MINUTES
 
 def default_template() -> Path:
     """`../shared/data/openlineage/food_delivery.template.json` beside the repository."""
-    return Path(__file__).resolve().parents[2].parent / "shared/data/openlineage/food_delivery.template.json"
+    return Path(__file__).resolve().parents[2] / "shared/data/openlineage/food_delivery.template.json"
 
 
 def food_delivery_events(

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from migrata_samples.demo import parquet_repair as demo
 from python_ops.db import connect
-from python_ops.parquet_repair import demo, repair
+from python_ops.parquet_repair import repair
 from python_ops.parquet_repair.models import StoreConfig
 from python_ops.parquet_repair.storage import Storage
 from python_ops.settings import MigrataSettings

@@ -6,8 +6,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from python_ops.errors import PreconditionError
-from python_ops.partitions import (
+from python_ops.backups import (
     backup_status,
     cleanup_backups,
     create_backup,
@@ -15,6 +14,7 @@ from python_ops.partitions import (
     list_backups,
     verify_backup,
 )
+from python_ops.errors import PreconditionError
 
 
 @pytest.fixture

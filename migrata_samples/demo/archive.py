@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from python_ops.archive import sample
+from migrata_samples import archive_rows as sample
+from migrata_samples.demo.section import Section
 from python_ops.archive.status import status
 from python_ops.db import connect
-from python_ops.demo import Section
 from python_ops.engines import control
 from python_ops.settings import MigrataSettings
 

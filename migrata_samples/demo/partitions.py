@@ -5,8 +5,8 @@ partitions. Idempotent: a second demo finds the table already repartitioned and 
 
 from __future__ import annotations
 
+from migrata_samples.demo.section import Section
 from python_ops.db import connect
-from python_ops.demo import Section
 from python_ops.engines import control
 from python_ops.partitions import manage, repartition, runs, table_health
 from python_ops.settings import MigrataSettings

@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from migrata_samples.demo.section import Section
+from migrata_samples.parquet_store import damage_store, generate_store
 from python_ops.db import connect
-from python_ops.demo import Section
 from python_ops.engines import control
 from python_ops.parquet_repair import scan, verify
 from python_ops.parquet_repair.backup import REVISION
 from python_ops.parquet_repair.models import EntryClass, StoreConfig
 from python_ops.parquet_repair.storage import Storage
-from python_ops.parquet_repair.testdata import damage_store, generate_store
 from python_ops.settings import MigrataSettings
 
 FILES = 200

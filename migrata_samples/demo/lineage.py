@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from migrata_samples.demo.section import Section
+from migrata_samples.openlineage import food_delivery_events
 from python_ops.db import connect
-from python_ops.demo import Section
 from python_ops.engines import control
 from python_ops.lineage.backfill import backfill
 from python_ops.lineage.graph import lineage_graph
 from python_ops.lineage.ingest import ingest_events
-from python_ops.lineage.sample import food_delivery_events
 from python_ops.settings import MigrataSettings
 
 GRAPH_NODE = "dataset:food_delivery:public.delivery_7_days"

@@ -19,8 +19,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from python_ops import pgcatalog as catalog
 from python_ops.errors import PreconditionError, VerificationError
-from python_ops.partitions import catalog
 from python_ops.runner import Check, Plan, Report, Step
 
 SPOT_CHECKS = 5

@@ -1,0 +1,1 @@
+"""The demo: `python -m migrata_samples.demo` (what `make demo` runs). One module per capability."""
