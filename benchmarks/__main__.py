@@ -34,7 +34,7 @@ def discover(only: str | None) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--only", help="capability folder to run (lineage, archive, parquet_repair, partitions)"
+        "--only", help="folder to run (lineage, archive, parquet_repair, partitions, migrations, cli)"
     )
     parser.add_argument(
         "--scale",

@@ -1,0 +1,1 @@
+"""Benchmarks of the `migrata` command-line tool itself."""
