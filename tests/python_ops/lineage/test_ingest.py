@@ -143,4 +143,4 @@ def test_nul_character_is_rejected_without_breaking_the_batch(conn: psycopg.Conn
     bad["job"] = {"namespace": "ns", "name": "a\u0000b"}
     good = _event("START", "2026-01-01T00:00:00Z", str(uuid.uuid4()))
     result = ingest_events(conn, [bad, good])
-    assert [r.field for r in result.rejected] == ["event"] and result.stored == 1
+    assert [r.field for r in result.rejected] == ["job.name"] and result.stored == 1
