@@ -247,7 +247,8 @@ def _partition_raw() -> None:
                producer           text,
                payload            jsonb NOT NULL,
                received_at        timestamptz NOT NULL DEFAULT now(),
-               event_kind         text NOT NULL DEFAULT 'run' CHECK (event_kind IN ('run', 'dataset', 'job')),
+               event_kind         text NOT NULL DEFAULT 'run'
+                   CONSTRAINT lineage_events_raw_event_kind_check CHECK (event_kind IN ('run', 'dataset', 'job')),
                dataset_namespace  text,
                dataset_name       text,
                PRIMARY KEY (event_id, event_time)
@@ -269,7 +270,8 @@ def _partition_raw() -> None:
     op.execute("ALTER TABLE lineage_events_raw_legacy ALTER COLUMN job_name DROP NOT NULL")
     op.execute(
         "ALTER TABLE lineage_events_raw_legacy ADD COLUMN event_kind text NOT NULL DEFAULT 'run' "
-        "CHECK (event_kind IN ('run', 'dataset', 'job')), ADD COLUMN dataset_namespace text, "
+        "CONSTRAINT lineage_events_raw_event_kind_check CHECK (event_kind IN ('run', 'dataset', 'job')), "
+        "ADD COLUMN dataset_namespace text, "
         "ADD COLUMN dataset_name text"
     )
     op.execute(
@@ -280,11 +282,12 @@ def _partition_raw() -> None:
         f"CHECK (event_time < '{upper}+00'::timestamptz) NOT VALID"
     )
     op.execute("ALTER TABLE lineage_events_raw_legacy VALIDATE CONSTRAINT lineage_events_raw_legacy_range")
+    # the parent's key (event_id, event_time) replaces the table's own (event_id)
+    op.execute("ALTER TABLE lineage_events_raw_legacy DROP CONSTRAINT lineage_events_raw_legacy_pkey")
     op.execute(
         "ALTER TABLE lineage_events_raw ATTACH PARTITION lineage_events_raw_legacy "
         f"FOR VALUES FROM (MINVALUE) TO ('{upper}+00')"
     )
-    op.execute("ALTER TABLE lineage_events_raw_legacy DROP CONSTRAINT lineage_events_raw_legacy_pkey")
     op.execute("ALTER TABLE lineage_events_raw_legacy DROP CONSTRAINT lineage_events_raw_legacy_range")
 
 
@@ -307,6 +310,7 @@ def downgrade() -> None:
     op.execute("DROP VIEW IF EXISTS stg_lineage__events_raw, stg_lineage__jobs, stg_lineage__datasets")
     op.execute("DROP VIEW IF EXISTS stg_lineage__runs")
     op.execute("ALTER TABLE lineage_events_raw RENAME TO lineage_events_raw_partitioned")
+    op.execute("ALTER TABLE lineage_events_raw_partitioned RENAME CONSTRAINT lineage_events_raw_pkey TO lineage_events_raw_p_pkey")
     op.execute("ALTER INDEX lineage_events_raw_run_idx RENAME TO lineage_events_raw_p_run_idx")
     op.execute("ALTER INDEX lineage_events_raw_received_idx RENAME TO lineage_events_raw_p_received_idx")
     op.execute(
