@@ -157,7 +157,12 @@ class LineageBackfill(Operation):
         if bound is None:
             return Batch(0, position, True)
         lower = after or _OPEN
-        values = {"after_time": lower[0], "after_uuid": lower[1], "upto_time": bound[0], "upto_uuid": bound[1]}
+        values = {
+            "after_time": lower[0],
+            "after_uuid": lower[1],
+            "upto_time": bound[0],
+            "upto_uuid": bound[1],
+        }
         result = batch.apply(conn, self.models, [batch.FILL_RANGE], values, _CHUNK_MODELS, shared=self.shared)
         return Batch(
             result.rows[RLD],
@@ -261,7 +266,12 @@ def _parallel(
                     checkpoints.advance(conn, PARALLEL, bounds, 0)
     ops = [
         LineageBackfill(
-            models, chunk_size, lower=finished.get(part, bounds[k]), upper=bounds[k + 1], part=part, shared=True
+            models,
+            chunk_size,
+            lower=finished.get(part, bounds[k]),
+            upper=bounds[k + 1],
+            part=part,
+            shared=True,
         )
         for k, part in enumerate(parts)
     ]
@@ -340,7 +350,9 @@ def backfill(
         return _for_migration(engines, chunk_size=chunk_size, on_progress=on_progress)
     assert models is not None, "backfill needs the compiled lineage models (python_ops.lineage.compiled)"
     if workers < 1:
-        raise PreconditionError(f"lineage backfill workers {workers} is not positive", hint="pass --workers 2")
+        raise PreconditionError(
+            f"lineage backfill workers {workers} is not positive", hint="pass --workers 2"
+        )
     if chunk_size < 1:
         raise PreconditionError(
             f"lineage backfill chunk size {chunk_size} is not positive", hint="pass --chunk-size 10000"
@@ -352,7 +364,9 @@ def backfill(
             use_autocommit(conn)
             if not dry_run and estimate_runs(conn):
                 batch.ensure_tables(conn, models)
-            report = execute(LineageBackfill(models, chunk_size), conn, dry_run=dry_run, on_progress=on_progress)
+            report = execute(
+                LineageBackfill(models, chunk_size), conn, dry_run=dry_run, on_progress=on_progress
+            )
             if report.status == "ok":
                 report.details["edges"] = build_edges(conn, models)
             return report

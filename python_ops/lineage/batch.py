@@ -48,7 +48,9 @@ FILL_RANGE = (
 FILL_LIST = "INSERT INTO pg_temp.migrata_batch_runs (run_uuid) SELECT DISTINCT unnest(%(runs)s::uuid[])"
 FILL_JOBS = "INSERT INTO pg_temp.migrata_batch_jobs (job_uuid) SELECT DISTINCT unnest(%(jobs)s::uuid[])"
 FILL_ALL = "INSERT INTO pg_temp.migrata_batch_runs (run_uuid) SELECT uuid FROM lineage_runs"
-FILL_ALL_JOBS = "INSERT INTO pg_temp.migrata_batch_jobs (job_uuid) SELECT DISTINCT job_uuid FROM lineage_job_io"
+FILL_ALL_JOBS = (
+    "INSERT INTO pg_temp.migrata_batch_jobs (job_uuid) SELECT DISTINCT job_uuid FROM lineage_job_io"
+)
 ANALYZE = ["ANALYZE pg_temp.migrata_batch_runs", "ANALYZE pg_temp.migrata_batch_jobs"]
 
 
@@ -101,9 +103,9 @@ def model_statements(model: CompiledModel, columns: Sequence[str]) -> list[tuple
             ),
             (
                 "old_partitions",
-                sql.SQL("SELECT DISTINCT t.{} FROM {} t WHERE t.{} = any(array(SELECT s.{} FROM {} s))").format(
-                    part, table, key, key, stage
-                ),
+                sql.SQL(
+                    "SELECT DISTINCT t.{} FROM {} t WHERE t.{} = any(array(SELECT s.{} FROM {} s))"
+                ).format(part, table, key, key, stage),
             ),
             (
                 "delete",
@@ -122,7 +124,9 @@ def model_statements(model: CompiledModel, columns: Sequence[str]) -> list[tuple
     return steps
 
 
-def statements(conn: psycopg.Connection, models: LineageModels, fill: Sequence[str], names: Sequence[str]) -> str:
+def statements(
+    conn: psycopg.Connection, models: LineageModels, fill: Sequence[str], names: Sequence[str]
+) -> str:
     """The SQL script a batch runs (for --dry-run): setup, fill, and each model's steps."""
     lines = [*SETUP, *fill, *ANALYZE]
     with conn.transaction():
@@ -210,7 +214,9 @@ def apply(
             for role, statement in model_statements(model, columns):
                 if role == "hook" and shared and name == RLD:
                     statement = sql.SQL(
-                        statement.as_string(conn).replace("pg_advisory_xact_lock(", "pg_advisory_xact_lock_shared(")
+                        statement.as_string(conn).replace(
+                            "pg_advisory_xact_lock(", "pg_advisory_xact_lock_shared("
+                        )
                     )  # type: ignore[arg-type]
                 cur.execute(statement, values or None)
                 if role == "old_partitions":

@@ -207,7 +207,8 @@ def _text(value: str, where: str) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise EventError(
-            where, f"holds a lone surrogate ({value[exc.start]!r}) at character {exc.start}: not valid unicode"
+            where,
+            f"holds a lone surrogate ({value[exc.start]!r}) at character {exc.start}: not valid unicode",
         ) from None
     if "\x00" in value:
         raise EventError(where, "contains a NUL character (\\u0000), which Postgres jsonb cannot store")

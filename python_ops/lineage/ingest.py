@@ -27,7 +27,14 @@ from typing import Any
 
 import psycopg
 
-from python_ops.lineage.events import DEFAULT_MAX_DEPTH, Event, EventError, TimeWindow, split_document, validate
+from python_ops.lineage.events import (
+    DEFAULT_MAX_DEPTH,
+    Event,
+    EventError,
+    TimeWindow,
+    split_document,
+    validate,
+)
 from python_ops.lineage.raw import ensure_raw_partitions, forget_partitions
 from python_ops.lineage.states import RunStates, load_run_states
 from python_ops.runner import Progress, ProgressCallback
@@ -187,7 +194,9 @@ ON CONFLICT (uuid) DO UPDATE SET facets = t.facets || EXCLUDED.facets, updated_a
 """
 
 _RANK = "(SELECT s.rank FROM lineage_run_states s WHERE s.state = {}.state)"
-_ADVANCES = f"({_RANK.format('EXCLUDED')}, EXCLUDED.state_event_time) > ({_RANK.format('r')}, r.state_event_time)"
+_ADVANCES = (
+    f"({_RANK.format('EXCLUDED')}, EXCLUDED.state_event_time) > ({_RANK.format('r')}, r.state_event_time)"
+)
 # the value each denormalization-relevant column takes; the run is "changed" only if one of them moves
 _NEW = {
     "state": f"CASE WHEN {_ADVANCES} THEN EXCLUDED.state ELSE r.state END",
@@ -347,7 +356,10 @@ def write(conn: psycopg.Connection, events: Sequence[Event], states: RunStates) 
                     c.transformations
                 )
         cur.execute(_NAMESPACES, [list(namespaces)])
-        for table, kind, objects in (("lineage_datasets", "dataset", datasets), ("lineage_jobs", "job", jobs)):
+        for table, kind, objects in (
+            ("lineage_datasets", "dataset", datasets),
+            ("lineage_jobs", "job", jobs),
+        ):
             if objects:
                 cur.execute(
                     _OBJECTS.format(table=table, kind=kind),
@@ -366,7 +378,9 @@ def write(conn: psycopg.Connection, events: Sequence[Event], states: RunStates) 
                     13,
                 ),
             )  # fmt: skip
-            found = cur.execute(_CONFLICTS, _columns(((rid, *r.job) for rid, r in runs.items()), 3)).fetchall()
+            found = cur.execute(
+                _CONFLICTS, _columns(((rid, *r.job) for rid, r in runs.items()), 3)
+            ).fetchall()
             if found:
                 owners = {run: (ns, name) for run, ns, name in found}
                 raise RunConflict(
@@ -463,7 +477,12 @@ def ingest(
                 if isinstance(value, EventError):
                     raise value
                 valid.append(
-                    (location, validate(value, states=states.names, window=limits.window, max_depth=limits.max_depth))
+                    (
+                        location,
+                        validate(
+                            value, states=states.names, window=limits.window, max_depth=limits.max_depth
+                        ),
+                    )
                 )
             except EventError as exc:
                 reject(Rejected(location, exc.field, exc.message))
@@ -477,7 +496,8 @@ def ingest(
                 try:
                     f, n, c = write_batch(conn, [event], states)
                     fresh, runs = fresh | f, runs + n
-                    conflicts |= {i: m for m in c.values()}
+                    if c:
+                        conflicts[i] = next(iter(c.values()))
                 except psycopg.DataError as exc:
                     reject(Rejected(valid[i][0], "event", str(exc).splitlines()[0]))
         for i in sorted(conflicts):

@@ -136,7 +136,9 @@ def test_parallel_backfill_makes_the_same_rows_and_resumes_its_ranges(
     assert report.units_done == 40 + 10, report.summary()
     runs = conn.execute("SELECT count(*) FROM lineage_runs").fetchone()
     assert conn.execute("SELECT count(*) FROM run_lineage_denormalized").fetchone() == runs == (130,)
-    columns = "run_uuid, run_date, job_uuid, state, input_dataset_uuids, output_dataset_uuids, parent_run_uuid"
+    columns = (
+        "run_uuid, run_date, job_uuid, state, input_dataset_uuids, output_dataset_uuids, parent_run_uuid"
+    )
     assert conn.execute(
         f"SELECT count(*) FROM (SELECT {columns} FROM one_worker EXCEPT "
         f"SELECT {columns} FROM run_lineage_denormalized) d"
@@ -145,5 +147,7 @@ def test_parallel_backfill_makes_the_same_rows_and_resumes_its_ranges(
         "SELECT status FROM migrata_checkpoints WHERE operation = 'lineage_backfill:parallel'"
     ).fetchone() == ("done",)
 
-    again = backfill(engines, models=models, chunk_size=25, workers=3)  # a new backfill, not a resumption: all again
+    again = backfill(
+        engines, models=models, chunk_size=25, workers=3
+    )  # a new backfill, not a resumption: all again
     assert again.ok and again.resumed_from is None and again.units_done == 130, again.summary()
