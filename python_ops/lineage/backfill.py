@@ -68,9 +68,9 @@ def estimate_runs(conn: psycopg.Connection) -> int:
 def _dry_sql(conn: psycopg.Connection, models: LineageModels, fill: list[str], names: tuple[str, ...]) -> str:
     try:
         return batch.statements(conn, models, fill, names)
-    except psycopg.errors.UndefinedTable:  # a fresh store: dbt has not made the staging views yet
-        conn.rollback() if not conn.autocommit else None
-        return "\n".join(f"-- {m}:\n{models.get(m).sql}" for m in names)
+    except psycopg.errors.UndefinedTable:  # a fresh store: dbt makes the tables and views first
+        note = "-- dbt first creates the models' tables and views (dbt run, var migrata_empty)\n"
+        return note + batch.statements(conn, models, fill, names, columns=False)
 
 
 class LineageBackfill(Operation):

@@ -80,12 +80,12 @@ def _stage(model: CompiledModel) -> sql.Identifier:
     return sql.Identifier(f"_migrata_stage_{model.name}")
 
 
-def model_statements(model: CompiledModel, columns: Sequence[str]) -> list[tuple[str, sql.Composable]]:
+def model_statements(model: CompiledModel, columns: Sequence[str] | None) -> list[tuple[str, sql.Composable]]:
     """(role, statement) of one model's step of a batch, in order; params by name. `columns` are those
     of the model's SELECT (by name: a table dbt evolved may hold them in another order)."""
     table, stage = sql.Identifier(model.name), _stage(model)
     keys = [sql.Identifier(k) for k in model.unique_key]
-    names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    names = sql.SQL(", ").join(sql.Identifier(c) for c in columns) if columns else sql.SQL("*")
     steps: list[tuple[str, sql.Composable]] = [("hook", sql.SQL(h)) for h in model.pre_hooks]  # type: ignore[arg-type]
     steps.append(
         ("stage", sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS {}").format(stage, sql.SQL(model.sql)))  # type: ignore[arg-type]
@@ -118,24 +118,30 @@ def model_statements(model: CompiledModel, columns: Sequence[str]) -> list[tuple
         match = sql.SQL(" AND ").join(sql.SQL("t.{} = s.{}").format(k, k) for k in keys)
         steps.append(("delete", sql.SQL("DELETE FROM {} t USING {} s WHERE {}").format(table, stage, match)))
     steps += [
-        ("insert", sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(table, names, names, stage)),
+        (
+            "insert",
+            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(table, names, names, stage)
+            if columns
+            else sql.SQL("INSERT INTO {} SELECT * FROM {}").format(table, stage),
+        ),
         ("drop", sql.SQL("DROP TABLE {}").format(stage)),
     ]
     return steps
 
 
 def statements(
-    conn: psycopg.Connection, models: LineageModels, fill: Sequence[str], names: Sequence[str]
+    conn: psycopg.Connection, models: LineageModels, fill: Sequence[str], names: Sequence[str], *, columns: bool = True
 ) -> str:
-    """The SQL script a batch runs (for --dry-run): setup, fill, and each model's steps."""
+    """The SQL script a batch runs (for --dry-run): setup, fill, and each model's steps. `columns`
+    False: before dbt made the tables and views, the insert's column list is not known yet."""
     lines = [*SETUP, *fill, *ANALYZE]
     with conn.transaction():
         for statement in SETUP[:2]:
             conn.execute(statement)
         for name in names:
             model = models.get(name)
-            columns = select_columns(conn, model)
-            lines += [s.as_string(conn) for _, s in model_statements(model, columns)]
+            listed = select_columns(conn, model) if columns else None
+            lines += [s.as_string(conn) for _, s in model_statements(model, listed)]
     return ";\n".join(lines) + ";"
 
 
