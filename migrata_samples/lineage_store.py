@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """Own the synthetic lineage store: a realistic normalized store at a given scale, built set-based.
 
 Shape (defaults scale with `runs`): jobs = runs/100 (10K at 1M runs), datasets = 5 x jobs, 10 namespaces.
@@ -16,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-
 
 NAMESPACES = 10
 

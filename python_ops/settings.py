@@ -89,7 +89,9 @@ class LineageSettings(BaseModel):
     )
     max_future_hours: float = Field(default=24, ge=0, description="Events dated further ahead are rejected.")
     max_json_depth: int = Field(default=64, ge=4, le=500, description="Deepest JSON nesting accepted.")
-    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Largest request body (HTTP 413).")
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Largest request body (HTTP 413)."
+    )
     max_decompressed_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="Largest body after gzip decompression (HTTP 413)."
     )

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from python_ops.lineage.denorm import RLD_SELECT
 
 from benchmarks.common import Figure, Session, p50, timed
 from migrata_samples.lineage_store import dataset_name, generate_store, job_name, new_run_events
 from python_ops.dbt_project import run_dbt
 from python_ops.lineage.backfill import backfill
-from python_ops.lineage.denorm import RLD_SELECT
 from python_ops.lineage.graph import Source, lineage_graph
 from python_ops.lineage.ingest import ingest_events
 from python_ops.lineage.refresh import GRAPH_MODEL, MODELS

@@ -200,7 +200,8 @@ def retain(
     `migrata lineage ingest FILE` can restore them.
     """
     from python_ops.cli.output import confirm_irreversible, print_report
-    from python_ops.lineage.retention import parse_age, retain as run_retain
+    from python_ops.lineage.retention import parse_age
+    from python_ops.lineage.retention import retain as run_retain
 
     st = state(ctx)
     age = parse_age(older_than)

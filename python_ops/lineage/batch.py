@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """Own running the lineage dbt models' compiled SQL for a batch of runs: backfill chunks and micro-batches.
 
 The dbt models `run_lineage_denormalized`, `run_parent_lineage_denormalized` and `lineage_graph_edges`
@@ -130,7 +131,12 @@ def model_statements(model: CompiledModel, columns: Sequence[str] | None) -> lis
 
 
 def statements(
-    conn: psycopg.Connection, models: LineageModels, fill: Sequence[str], names: Sequence[str], *, columns: bool = True
+    conn: psycopg.Connection,
+    models: LineageModels,
+    fill: Sequence[str],
+    names: Sequence[str],
+    *,
+    columns: bool = True,
 ) -> str:
     """The SQL script a batch runs (for --dry-run): setup, fill, and each model's steps. `columns`
     False: before dbt made the tables and views, the insert's column list is not known yet."""

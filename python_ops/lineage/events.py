@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """Own reading and validating OpenLineage events: JSON text → `Event` or an `EventError` naming the field.
 
 Pure: no database. Every OpenLineage 2.x event kind: a RunEvent, a DatasetEvent or a JobEvent, told

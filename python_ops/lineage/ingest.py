@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """Own ingestion of OpenLineage events into the raw and normalized tables, idempotently and in batches.
 
 Per batch: every event is validated first (a malformed one is rejected with the field it breaks and its

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """Own lineage retention: drop whole months older than a cutoff, keep the graph consistent with what remains.
 
 `migrata lineage retain --older-than 24months` through the shared runner. The cutoff is the start of

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """Own the HTTP server of `migrata lineage serve`: OpenLineage producers POST here, reads come fresh.
 
 - `POST /api/v1/lineage` (the OpenLineage HTTP transport's endpoint): one event or a JSON array, gzip

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """`migrata lineage …` through the CLI: ingest files and stdin (per-line rejection), exit codes, backfill
 (dry run prints a chunk's statements, chunk size from settings), graph JSON, retention with export."""
 
@@ -15,7 +16,9 @@ from python_ops.cli.app import app
 from python_ops.settings import MigrataSettings
 
 
-def test_ingest_backfill_graph(settings_env: MigrataSettings, conn: psycopg.Connection, tmp_path: Path) -> None:
+def test_ingest_backfill_graph(
+    settings_env: MigrataSettings, conn: psycopg.Connection, tmp_path: Path
+) -> None:
     runner = CliRunner()
     events = food_delivery_events()
     array = tmp_path / "food.json"
@@ -90,7 +93,10 @@ def test_retain_exports_drops_months_and_ingest_restores(
     path = tmp_path / "old.ndjson"
     path.write_text("\n".join(json.dumps(e) for e in [*old, static]))
     assert runner.invoke(app, ["lineage", "ingest", str(path)]).exit_code == 0
-    assert runner.invoke(app, ["lineage", "ingest", "-"], input=json.dumps(food_delivery_events())).exit_code == 0
+    assert (
+        runner.invoke(app, ["lineage", "ingest", "-"], input=json.dumps(food_delivery_events())).exit_code
+        == 0
+    )
     assert runner.invoke(app, ["lineage", "backfill"]).exit_code == 0
     before = conn.execute("SELECT count(*) FROM lineage_events_raw").fetchone()
     assert before is not None
@@ -104,13 +110,17 @@ def test_retain_exports_drops_months_and_ingest_restores(
     assert runner.invoke(app, ["lineage", "retain", "--older-than", "0months", "--yes"]).exit_code == 2
 
     export = tmp_path / "export.ndjson"
-    done = runner.invoke(app, ["--json", "lineage", "retain", "--older-than", "24months", "--yes", "--export", str(export)])
+    done = runner.invoke(
+        app, ["--json", "lineage", "retain", "--older-than", "24months", "--yes", "--export", str(export)]
+    )
     assert done.exit_code == 0, done.output
     assert len(export.read_text().splitlines()) == 5  # the four old run events and the job event
     assert conn.execute("SELECT count(*) FROM lineage_events_raw").fetchone() == (before[0] - 5,)
     assert conn.execute("SELECT count(*) FROM lineage_runs r JOIN lineage_jobs j ON j.uuid = r.job_uuid "
                         "WHERE j.name = 'old_job'").fetchone() == (0,)  # fmt: skip
-    assert conn.execute("SELECT count(*) FROM run_lineage_denormalized WHERE run_date < '2022-01-01'").fetchone() == (0,)
+    assert conn.execute(
+        "SELECT count(*) FROM run_lineage_denormalized WHERE run_date < '2022-01-01'"
+    ).fetchone() == (0,)
     edges = conn.execute(
         "SELECT target_name, is_static, last_run_date FROM lineage_graph_edges WHERE source_name = 'old_job' ORDER BY 1"
     ).fetchall()

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """Write lineage rows as the previous version did (schema of lineage_0003, UUIDv5 ids of joined
 `kind:NS:NAME` strings), to test the upgrade that repairs such stores."""
 

@@ -10,8 +10,8 @@ import pytest
 
 from migrata_samples.openlineage import food_delivery_events
 from python_ops.dbt_project import run_dbt
-from python_ops.errors import MigrataError
 from python_ops.engines.context import Engines
+from python_ops.errors import MigrataError
 from python_ops.lineage.backfill import backfill
 from python_ops.lineage.compiled import lineage_models
 from python_ops.lineage.ingest import ingest_events
@@ -53,10 +53,13 @@ def _backfill_agrees_with_the_store(settings: MigrataSettings, conn: psycopg.Con
     conn.execute("DROP TABLE run_lineage_denormalized, run_parent_lineage_denormalized, lineage_graph_edges")
     report = backfill(Engines.from_settings(settings), models=lineage_models(settings), chunk_size=3)
     assert report.ok, report.summary()
-    assert conn.execute(
-        "SELECT count(*) FROM lineage_runs r JOIN run_lineage_denormalized d ON d.run_uuid = r.uuid "
-        "AND d.state = r.state AND d.ended_at IS NOT DISTINCT FROM r.ended_at"
-    ).fetchone() == conn.execute("SELECT count(*) FROM lineage_runs").fetchone()
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM lineage_runs r JOIN run_lineage_denormalized d ON d.run_uuid = r.uuid "
+            "AND d.state = r.state AND d.ended_at IS NOT DISTINCT FROM r.ended_at"
+        ).fetchone()
+        == conn.execute("SELECT count(*) FROM lineage_runs").fetchone()
+    )
     # the indexes come from the model's config, through dbt
     assert conn.execute(
         "SELECT count(*) FROM pg_indexes WHERE tablename = 'run_lineage_denormalized'"

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """Lineage-graph queries: the answer from lineage_graph_edges equals the one from the normalized tables,
 node for node, edge for edge."""
 
@@ -8,8 +9,8 @@ import pytest
 
 from migrata_samples.lineage_store import generate_store, new_run_events
 from migrata_samples.openlineage import food_delivery_events
-from python_ops.errors import PreconditionError
 from python_ops.engines.context import Engines
+from python_ops.errors import PreconditionError
 from python_ops.lineage.backfill import backfill
 from python_ops.lineage.compiled import lineage_models
 from python_ops.lineage.graph import lineage_graph
@@ -84,7 +85,9 @@ def test_bad_nodes_are_refused(conn: psycopg.Connection) -> None:
         lineage_graph(conn, "job:x:y", direction="sideways")  # type: ignore[arg-type]
 
 
-def test_colliding_names_stay_apart_and_node_ids_resolve(settings: MigrataSettings, conn: psycopg.Connection) -> None:
+def test_colliding_names_stay_apart_and_node_ids_resolve(
+    settings: MigrataSettings, conn: psycopg.Connection
+) -> None:
     """Namespace `a:b` + name `c` and namespace `a` + name `b:c` are two datasets, everywhere."""
     run1, run2 = "00000000-0000-0000-0000-0000000000a1", "00000000-0000-0000-0000-0000000000a2"
     when = "2026-01-05T10:00:00Z"
@@ -105,7 +108,10 @@ def test_colliding_names_stay_apart_and_node_ids_resolve(settings: MigrataSettin
     assert left["edges"] == [{"source": "job:a:b:c", "target": "dataset:a:b:c"}]
     assert [n["namespace"] for n in left["nodes"]] == ["a:b", "a:b"]
     right = lineage_graph(conn, ("dataset", "a", "b:c"), 1)
-    assert [(n["type"], n["namespace"], n["name"]) for n in right["nodes"]] == [("dataset", "a", "b:c"), ("job", "a", "b:c")]
+    assert [(n["type"], n["namespace"], n["name"]) for n in right["nodes"]] == [
+        ("dataset", "a", "b:c"),
+        ("job", "a", "b:c"),
+    ]
     assert right == lineage_graph(conn, ("dataset", "a", "b:c"), 1, source="normalized")
 
 

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """Ingestion into the normalized store: idempotency, bad inputs, spec edge cases, the run state machine."""
 
 from __future__ import annotations
@@ -199,11 +200,13 @@ def test_heartbeats_do_not_mark_a_run_changed(conn: psycopg.Connection, models: 
     for event in events:  # one request each, as a Spark producer sends them, with a micro-batch after each
         assert ingest_events(conn, [event]).ok
         writes += refresh_changed(conn, models).rows.get("run_lineage_denormalized", 0)
-    assert conn.execute("SELECT count(*) FROM lineage_events_raw WHERE run_id = %s", (run,)).fetchone() == (202,)
-    assert writes <= 3, writes
-    assert conn.execute("SELECT state FROM run_lineage_denormalized WHERE run_uuid = %s", (run,)).fetchone() == (
-        "COMPLETE",
+    assert conn.execute("SELECT count(*) FROM lineage_events_raw WHERE run_id = %s", (run,)).fetchone() == (
+        202,
     )
+    assert writes <= 3, writes
+    assert conn.execute(
+        "SELECT state FROM run_lineage_denormalized WHERE run_uuid = %s", (run,)
+    ).fetchone() == ("COMPLETE",)
 
 
 def test_event_time_window_and_runid_reuse(conn: psycopg.Connection) -> None:
@@ -228,6 +231,8 @@ def test_event_time_window_and_runid_reuse(conn: psycopg.Connection) -> None:
     ).fetchall()
     assert parts == [("lineage_events_raw_p202601",)]  # no partition for 1970 or year 1
     # the same reuse in a later batch: refused as well, the run stays with its job
-    again = ingest_events(conn, [{**_event("FAIL", "2026-01-01T02:00:00Z", run), "job": {"namespace": "ns", "name": "x"}}])
+    again = ingest_events(
+        conn, [{**_event("FAIL", "2026-01-01T02:00:00Z", run), "job": {"namespace": "ns", "name": "x"}}]
+    )
     assert [r.field for r in again.rejected] == ["run.runId"]
     assert conn.execute("SELECT state FROM lineage_runs").fetchone() == ("START",)

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """`migrata lineage serve`'s app against uvicorn and the real openlineage-python client: every event
 kind, every bad input answered 4xx with nothing written, runId reuse, the eventTime window, fresh reads
 without a manual refresh, concurrent clients reconciled exactly."""

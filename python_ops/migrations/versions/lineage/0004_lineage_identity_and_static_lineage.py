@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """lineage: ids from (namespace, name) pairs in SQL, the run-state table, static lineage, raw events by month.
 
 - `migrata_lineage_id(kind, namespace, name)`: THE id of a namespace, job or dataset, an md5 of a
@@ -101,7 +102,9 @@ def _repair_ids() -> None:
 
     # objects the old ids merged: recreate the missing ones, re-attribute from the raw events
     op.execute(NAMED_PAIRS)
-    op.execute("CREATE AGGREGATE pg_temp.lineage_merge(jsonb) (sfunc = jsonb_concat, stype = jsonb, initcond = '{}')")
+    op.execute(
+        "CREATE AGGREGATE pg_temp.lineage_merge(jsonb) (sfunc = jsonb_concat, stype = jsonb, initcond = '{}')"
+    )
     op.execute(
         """INSERT INTO lineage_namespaces (uuid, name)
            SELECT DISTINCT migrata_lineage_id('namespace', namespace, ''), namespace FROM _named
@@ -310,7 +313,9 @@ def downgrade() -> None:
     op.execute("DROP VIEW IF EXISTS stg_lineage__events_raw, stg_lineage__jobs, stg_lineage__datasets")
     op.execute("DROP VIEW IF EXISTS stg_lineage__runs")
     op.execute("ALTER TABLE lineage_events_raw RENAME TO lineage_events_raw_partitioned")
-    op.execute("ALTER TABLE lineage_events_raw_partitioned RENAME CONSTRAINT lineage_events_raw_pkey TO lineage_events_raw_p_pkey")
+    op.execute(
+        "ALTER TABLE lineage_events_raw_partitioned RENAME CONSTRAINT lineage_events_raw_pkey TO lineage_events_raw_p_pkey"
+    )
     op.execute("ALTER INDEX lineage_events_raw_run_idx RENAME TO lineage_events_raw_p_run_idx")
     op.execute("ALTER INDEX lineage_events_raw_received_idx RENAME TO lineage_events_raw_p_received_idx")
     op.execute(
@@ -332,12 +337,16 @@ def downgrade() -> None:
     op.execute("DROP INDEX lineage_runs_changed_xid_idx")
     op.execute("ALTER TABLE lineage_runs DROP COLUMN changed_xid")
     op.execute("ALTER TABLE lineage_runs ADD COLUMN state_rank smallint")
-    op.execute("UPDATE lineage_runs r SET state_rank = s.rank FROM lineage_run_states s WHERE s.state = r.state")
+    op.execute(
+        "UPDATE lineage_runs r SET state_rank = s.rank FROM lineage_run_states s WHERE s.state = r.state"
+    )
     op.execute("ALTER TABLE lineage_runs ALTER COLUMN state_rank SET NOT NULL")
     op.execute("ALTER TABLE lineage_runs DROP CONSTRAINT lineage_runs_state_fkey")
     op.execute("DROP TABLE lineage_run_states")
     states = ", ".join(f"'{s}'" for s, _, _ in STATES)
-    op.execute(f"ALTER TABLE lineage_runs ADD CONSTRAINT lineage_runs_state_check CHECK (state IN ({states}))")
+    op.execute(
+        f"ALTER TABLE lineage_runs ADD CONSTRAINT lineage_runs_state_check CHECK (state IN ({states}))"
+    )
     # the ids stay md5-based (the previous version re-derives none on read); objects the old ids merged
     # stay apart, which that version's uuid5 ids cannot express for new events: downgrade is for rollback
     op.execute("CREATE INDEX lineage_jobs_key_idx ON lineage_jobs ((namespace_name || ':' || name))")
