@@ -1,4 +1,3 @@
-
 """Backfill, graph queries and incremental refresh on a synthetic store (full: 1M runs over 24 months,
 10K jobs, 50K datasets; small: 10K runs), each against a baseline measured in the same run:
 
