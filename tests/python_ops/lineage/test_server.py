@@ -43,6 +43,10 @@ CONFIG = ServerConfig(max_body_bytes=64 * 1024, max_decompressed_bytes=256 * 102
 
 @pytest.fixture
 def server_url(engines: Engines, models: LineageModels) -> Iterator[str]:
+    from python_ops.lineage.batch import ensure_tables
+
+    with engines.connect(autocommit=True) as conn:
+        ensure_tables(conn, models)  # as `migrata lineage serve` does before it starts the workers
     port = free_port()
     app = create_app(engines, models, CONFIG)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
