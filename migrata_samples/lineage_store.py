@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """Own the synthetic lineage store: a realistic normalized store at a given scale, built set-based.
 
 Shape (defaults scale with `runs`): jobs = runs/100 (10K at 1M runs), datasets = 5 x jobs, 10 namespaces.
@@ -6,8 +5,8 @@ Each job has a fixed set of 2-5 inputs (datasets written by the jobs just before
 layered DAG) and 2-5 outputs of its own; its runs read and write those. Runs spread evenly over
 `months` months up to `end`; ~10% have a parent run (the run before). `updated_at` is historical (the
 run's end), as in a store that has been running for two years. Names and ids match what ingestion would
-make (`job_<i>` in `ns_<i % 10>`, `ds_<k>` in `ns_<k % 10>`, ids from `migrata_lineage_id` in SQL), so real events for the same
-jobs can be ingested on top. Used by the tests and benchmarks/lineage.
+make (`job_<i>` in `ns_<i % 10>`, `ds_<k>` in `ns_<k % 10>`, ids from `migrata_lineage_id` in SQL), so
+real events for the same jobs can be ingested on top. Used by the tests and benchmarks/lineage.
 """
 
 from __future__ import annotations
@@ -49,13 +48,15 @@ def generate_store(
         cur.execute("SET LOCAL session_replication_role = replica")  # skip FK triggers while bulk loading
         cur.execute("SELECT setseed(%s)", (seed,))
         cur.execute(
-            "INSERT INTO lineage_namespaces (uuid, name) SELECT migrata_lineage_id('namespace', 'ns_' || n, ''), "
-            "'ns_' || n FROM generate_series(0, %s - 1) n",
+            "INSERT INTO lineage_namespaces (uuid, name) "
+            "SELECT migrata_lineage_id('namespace', 'ns_' || n, ''), 'ns_' || n "
+            "FROM generate_series(0, %s - 1) n",
             (NAMESPACES,),
         )
         cur.execute(
             "CREATE TEMP TABLE _gen_ids ON COMMIT DROP AS "
-            "SELECT 'j'::char(1) AS kind, i AS idx, migrata_lineage_id('job', 'ns_' || (i %% %(ns)s), 'job_' || i) AS uuid "
+            "SELECT 'j'::char(1) AS kind, i AS idx, "
+            "migrata_lineage_id('job', 'ns_' || (i %% %(ns)s), 'job_' || i) AS uuid "
             "FROM generate_series(0, %(jobs)s - 1) i UNION ALL "
             "SELECT 'd', k, migrata_lineage_id('dataset', 'ns_' || (k %% %(ns)s), 'ds_' || k) "
             "FROM generate_series(0, %(datasets)s - 1) k",

@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """Own running the lineage dbt models' compiled SQL for a batch of runs: backfill chunks and micro-batches.
 
 The dbt models `run_lineage_denormalized`, `run_parent_lineage_denormalized` and `lineage_graph_edges`
@@ -111,7 +110,8 @@ def model_statements(model: CompiledModel, columns: Sequence[str] | None) -> lis
             (
                 "delete",
                 sql.SQL(
-                    "DELETE FROM {} t WHERE t.{} = any(array(SELECT s.{} FROM {} s)) AND t.{} = any(%(old_partitions)s)"
+                    "DELETE FROM {} t WHERE t.{} = any(array(SELECT s.{} FROM {} s)) "
+                    "AND t.{} = any(%(old_partitions)s)"
                 ).format(table, key, key, stage, part),
             ),
         ]

@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """Own reading and validating OpenLineage events: JSON text → `Event` or an `EventError` naming the field.
 
 Pure: no database. Every OpenLineage 2.x event kind: a RunEvent, a DatasetEvent or a JobEvent, told
@@ -50,8 +49,8 @@ class TimeWindow:
             raise EventError(
                 where,
                 f"{value.isoformat()} is outside the accepted window [{self.earliest.isoformat()}, "
-                f"now + {self.ahead}]; send the real event time (the window is MIGRATA_LINEAGE__EARLIEST_EVENT_TIME "
-                "/ __MAX_FUTURE_HOURS)",
+                f"now + {self.ahead}]; send the real event time (the window is "
+                "MIGRATA_LINEAGE__EARLIEST_EVENT_TIME / __MAX_FUTURE_HOURS)",
             )
 
 

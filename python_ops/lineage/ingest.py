@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """Own ingestion of OpenLineage events into the raw and normalized tables, idempotently and in batches.
 
 Per batch: every event is validated first (a malformed one is rejected with the field it breaks and its
@@ -174,8 +173,8 @@ def in_batch_conflicts(events: Sequence[Event]) -> dict[int, str]:
 _RAW = """
 INSERT INTO lineage_events_raw (event_id, event_time, event_kind, event_type, run_id, job_namespace, job_name,
         dataset_namespace, dataset_name, producer, payload)
-SELECT * FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[], %s::text[], %s::uuid[], %s::text[], %s::text[],
-        %s::text[], %s::text[], %s::text[], %s::jsonb[])
+SELECT * FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[], %s::text[], %s::uuid[], %s::text[],
+        %s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[])
 ON CONFLICT DO NOTHING RETURNING event_id
 """
 
@@ -216,13 +215,15 @@ _RUNS = f"""
 INSERT INTO lineage_runs AS r (uuid, job_uuid, state, state_event_time, started_at, ended_at,
         nominal_start_time, nominal_end_time, parent_run_uuid, parent_job_namespace, parent_job_name,
         facets, first_event_time, changed_xid)
-SELECT x.run, migrata_lineage_id('job', x.ns, x.n), x.state, x.t, x.started, CASE WHEN s.terminal THEN x.t END,
-       x.nominal_start, x.nominal_end, x.parent_run, x.parent_ns, x.parent_n, x.facets, x.first_t,
+SELECT x.run, migrata_lineage_id('job', x.ns, x.n), x.state, x.t, x.started,
+       CASE WHEN s.terminal THEN x.t END, x.nominal_start, x.nominal_end, x.parent_run, x.parent_ns,
+       x.parent_n, x.facets, x.first_t,
        pg_current_xact_id()
   FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[],
               %s::timestamptz[], %s::timestamptz[], %s::uuid[], %s::text[], %s::text[], %s::jsonb[],
               %s::timestamptz[])
-       x(run, ns, n, state, t, started, nominal_start, nominal_end, parent_run, parent_ns, parent_n, facets, first_t)
+       x(run, ns, n, state, t, started, nominal_start, nominal_end, parent_run, parent_ns, parent_n,
+         facets, first_t)
   JOIN lineage_run_states s ON s.state = x.state
  ORDER BY 1
 ON CONFLICT (uuid) DO UPDATE SET
@@ -372,7 +373,8 @@ def write(conn: psycopg.Connection, events: Sequence[Event], states: RunStates) 
                 _columns(
                     (
                         (rid, *r.job, r.state, r.state_time, r.started_at, r.nominal_start, r.nominal_end,
-                         r.parent.run_uuid if r.parent else None, r.parent.job_namespace if r.parent else None,
+                         r.parent.run_uuid if r.parent else None,
+                         r.parent.job_namespace if r.parent else None,
                          r.parent.job_name if r.parent else None, _json(r.facets), r.first_time)
                         for rid, r in runs.items()
                     ),

@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """Own lineage retention: drop whole months older than a cutoff, keep the graph consistent with what remains.
 
 `migrata lineage retain --older-than 24months` through the shared runner. The cutoff is the start of
@@ -116,7 +115,8 @@ class LineageRetention(Operation):
         if self.export:
             steps.append(
                 Step(
-                    f"export the raw events of {len(raw_parts)} partitions to {self.export} (NDJSON), verified by count",
+                    f"export the raw events of {len(raw_parts)} partitions to {self.export} (NDJSON), "
+                    "verified by count",
                     "\n".join(
                         f"COPY (SELECT payload FROM {p} ORDER BY event_time) TO STDOUT" for p in raw_parts
                     ),

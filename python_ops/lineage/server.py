@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """Own the HTTP server of `migrata lineage serve`: OpenLineage producers POST here, reads come fresh.
 
 - `POST /api/v1/lineage` (the OpenLineage HTTP transport's endpoint): one event or a JSON array, gzip
@@ -290,8 +289,10 @@ def ingest_router(config: ServerConfig, state: dict[str, Any]) -> APIRouter:
                 )  # fmt: skip
             encoding = request.headers.get("content-encoding", "identity").strip().lower() or "identity"
             if encoding not in ("identity", "gzip"):
-                raise RequestError(415, {"error": "unsupported Content-Encoding", "content_encoding": encoding,
-                                         "expected": "gzip or none"})  # fmt: skip
+                raise RequestError(
+                    415, {"error": "unsupported Content-Encoding", "content_encoding": encoding,
+                          "expected": "gzip or none"},
+                )  # fmt: skip
             declared = request.headers.get("content-length", "")
             too_large = RequestError(
                 413, {"error": "request body too large", "limit_bytes": config.max_body_bytes}

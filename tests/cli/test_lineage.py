@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """`migrata lineage …` through the CLI: ingest files and stdin (per-line rejection), exit codes, backfill
 (dry run prints a chunk's statements, chunk size from settings), graph JSON, retention with export."""
 
@@ -69,8 +68,8 @@ def test_ingest_backfill_graph(
     data = json.loads(graph.stdout)
     assert data["edges"] == [{"source": node, "target": "dataset:food_delivery:public.orders_7_days"}]
     by_pair = runner.invoke(
-        app, ["lineage", "graph", "--type", "job", "--namespace", "food_delivery", "--name", "etl_orders_7_days",
-              "--depth", "1", "--direction", "down"],
+        app, ["lineage", "graph", "--type", "job", "--namespace", "food_delivery",
+              "--name", "etl_orders_7_days", "--depth", "1", "--direction", "down"],
     )  # fmt: skip
     assert json.loads(by_pair.stdout) == data
     bad = runner.invoke(app, ["lineage", "graph", "table:x"])
@@ -122,7 +121,8 @@ def test_retain_exports_drops_months_and_ingest_restores(
         "SELECT count(*) FROM run_lineage_denormalized WHERE run_date < '2022-01-01'"
     ).fetchone() == (0,)
     edges = conn.execute(
-        "SELECT target_name, is_static, last_run_date FROM lineage_graph_edges WHERE source_name = 'old_job' ORDER BY 1"
+        "SELECT target_name, is_static, last_run_date FROM lineage_graph_edges "
+        "WHERE source_name = 'old_job' ORDER BY 1"
     ).fetchall()
     assert edges == [("declared", True, None)]  # the run edge went with its runs, the static edge stays
     assert not any(p.startswith("lineage_events_raw_p2021") for (p,) in conn.execute(

@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """Write lineage rows as the previous version did (schema of lineage_0003, UUIDv5 ids of joined
 `kind:NS:NAME` strings), to test the upgrade that repairs such stores."""
 
@@ -27,8 +26,9 @@ def legacy_ingest(conn: psycopg.Connection, events: list[dict[str, Any]]) -> Non
         run, job, t = e["run"]["runId"], e["job"], e["eventTime"]
         kind = e.get("eventType", "OTHER")
         conn.execute(
-            """INSERT INTO lineage_events_raw (event_id, event_time, event_type, run_id, job_namespace, job_name,
-                   producer, payload) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT DO NOTHING""",
+            """INSERT INTO lineage_events_raw (event_id, event_time, event_type, run_id, job_namespace,
+                   job_name, producer, payload)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT DO NOTHING""",
             (event_key(e), t, kind, run, job["namespace"], job["name"], e.get("producer"), canonical_json(e)),
         )
         names = {job["namespace"]} | {d["namespace"] for d in e.get("inputs", []) + e.get("outputs", [])}
@@ -68,6 +68,7 @@ def legacy_ingest(conn: psycopg.Connection, events: list[dict[str, Any]]) -> Non
                      json.dumps(d.get("facets", {}))),
                 )  # fmt: skip
                 conn.execute(
-                    f"INSERT INTO lineage_run_{side} (run_uuid, dataset_uuid) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                    f"INSERT INTO lineage_run_{side} (run_uuid, dataset_uuid) VALUES (%s, %s) "
+                    "ON CONFLICT DO NOTHING",
                     (run, did),
                 )

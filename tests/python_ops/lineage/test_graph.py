@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """Lineage-graph queries: the answer from lineage_graph_edges equals the one from the normalized tables,
 node for node, edge for edge."""
 
@@ -92,10 +91,10 @@ def test_colliding_names_stay_apart_and_node_ids_resolve(
     run1, run2 = "00000000-0000-0000-0000-0000000000a1", "00000000-0000-0000-0000-0000000000a2"
     when = "2026-01-05T10:00:00Z"
     events = [
-        {"eventType": "COMPLETE", "eventTime": when, "run": {"runId": run1}, "job": {"namespace": "a:b", "name": "c"},
-         "outputs": [{"namespace": "a:b", "name": "c"}]},
-        {"eventType": "COMPLETE", "eventTime": when, "run": {"runId": run2}, "job": {"namespace": "a", "name": "b:c"},
-         "inputs": [{"namespace": "a", "name": "b:c"}]},
+        {"eventType": "COMPLETE", "eventTime": when, "run": {"runId": run1},
+         "job": {"namespace": "a:b", "name": "c"}, "outputs": [{"namespace": "a:b", "name": "c"}]},
+        {"eventType": "COMPLETE", "eventTime": when, "run": {"runId": run2},
+         "job": {"namespace": "a", "name": "b:c"}, "inputs": [{"namespace": "a", "name": "b:c"}]},
     ]  # fmt: skip
     assert ingest_events(conn, events).ok
     assert conn.execute("SELECT count(*) FROM lineage_datasets").fetchone() == (2,)

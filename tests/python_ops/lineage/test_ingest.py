@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """Ingestion into the normalized store: idempotency, bad inputs, spec edge cases, the run state machine."""
 
 from __future__ import annotations
@@ -170,7 +169,8 @@ def test_upgrade_repairs_a_store_whose_old_ids_merged_two_objects(empty_dsn: str
     migrations.migrate(empty_dsn, "lineage@head", allow_downtime=True)
     with psycopg.connect(empty_dsn, autocommit=True) as conn:
         jobs = conn.execute(
-            "SELECT r.uuid::text, j.namespace_name, j.name, j.uuid = migrata_lineage_id('job', j.namespace_name, j.name) "
+            "SELECT r.uuid::text, j.namespace_name, j.name, "
+            "j.uuid = migrata_lineage_id('job', j.namespace_name, j.name) "
             "FROM lineage_runs r JOIN lineage_jobs j ON j.uuid = r.job_uuid ORDER BY 2"
         ).fetchall()
         assert jobs == [(run2, "a", "b:c", True), (run1, "a:b", "c", True)]

@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (SQL and test tables read better unwrapped)
 """lineage: ids from (namespace, name) pairs in SQL, the run-state table, static lineage, raw events by month.
 
 - `migrata_lineage_id(kind, namespace, name)`: THE id of a namespace, job or dataset, an md5 of a
@@ -97,7 +96,8 @@ def _repair_ids() -> None:
     op.execute("UPDATE lineage_runs r SET job_uuid = m.new FROM _job_map m WHERE r.job_uuid = m.old")
     for side in ("inputs", "outputs"):
         op.execute(
-            f"UPDATE lineage_run_{side} x SET dataset_uuid = m.new FROM _ds_map m WHERE x.dataset_uuid = m.old"
+            f"UPDATE lineage_run_{side} x SET dataset_uuid = m.new FROM _ds_map m "
+            "WHERE x.dataset_uuid = m.old"
         )
 
     # objects the old ids merged: recreate the missing ones, re-attribute from the raw events
@@ -112,9 +112,11 @@ def _repair_ids() -> None:
     )
     op.execute(
         """INSERT INTO lineage_jobs (uuid, namespace_uuid, namespace_name, name, facets)
-           SELECT migrata_lineage_id('job', n.namespace, n.name), migrata_lineage_id('namespace', n.namespace, ''),
+           SELECT migrata_lineage_id('job', n.namespace, n.name),
+                  migrata_lineage_id('namespace', n.namespace, ''),
                   n.namespace, n.name,
-                  (SELECT pg_temp.lineage_merge(coalesce(e.payload->'job'->'facets', '{}') ORDER BY e.event_time)
+                  (SELECT pg_temp.lineage_merge(coalesce(e.payload->'job'->'facets', '{}')
+                                                ORDER BY e.event_time)
                      FROM lineage_events_raw e WHERE e.job_namespace = n.namespace AND e.job_name = n.name)
              FROM _named n WHERE n.kind = 'job'
            ON CONFLICT (uuid) DO UPDATE SET facets = EXCLUDED.facets"""
@@ -123,7 +125,8 @@ def _repair_ids() -> None:
         """CREATE TEMP TABLE _ds_events ON COMMIT DROP AS
            SELECT e.run_id, e.event_time, side, d->>'namespace' AS namespace, d->>'name' AS name,
                   coalesce(d->'facets', '{}') AS facets,
-                  coalesce(d->(CASE side WHEN 'inputs' THEN 'inputFacets' ELSE 'outputFacets' END), '{}') AS io
+                  coalesce(d->(CASE side WHEN 'inputs' THEN 'inputFacets' ELSE 'outputFacets' END),
+                           '{}') AS io
              FROM lineage_events_raw e, unnest(ARRAY['inputs', 'outputs']) side,
                   jsonb_array_elements(CASE jsonb_typeof(e.payload->side) WHEN 'array' THEN e.payload->side
                                        ELSE '[]' END) d
@@ -132,7 +135,8 @@ def _repair_ids() -> None:
     )
     op.execute(
         """INSERT INTO lineage_datasets (uuid, namespace_uuid, namespace_name, name, facets)
-           SELECT migrata_lineage_id('dataset', namespace, name), migrata_lineage_id('namespace', namespace, ''),
+           SELECT migrata_lineage_id('dataset', namespace, name),
+                  migrata_lineage_id('namespace', namespace, ''),
                   namespace, name, pg_temp.lineage_merge(facets ORDER BY event_time)
              FROM _ds_events GROUP BY namespace, name
            ON CONFLICT (uuid) DO UPDATE SET facets = EXCLUDED.facets"""
@@ -150,7 +154,8 @@ def _repair_ids() -> None:
         op.execute(
             f"""DELETE FROM lineage_run_{side} x USING lineage_datasets d
                  WHERE d.uuid = x.dataset_uuid AND x.run_uuid IN (SELECT run_id FROM _ds_events)
-                   AND (d.namespace_name, d.name) IN (SELECT namespace, name FROM _named WHERE kind = 'dataset')"""
+                   AND (d.namespace_name, d.name) IN
+                       (SELECT namespace, name FROM _named WHERE kind = 'dataset')"""
         )
         op.execute(
             f"""INSERT INTO lineage_run_{side} (run_uuid, dataset_uuid, facets)
@@ -162,7 +167,8 @@ def _repair_ids() -> None:
         )
     for name, (table, column, ref) in FKS.items():
         op.execute(
-            f"ALTER TABLE {table} ADD CONSTRAINT {name} FOREIGN KEY ({column}) REFERENCES {ref} (uuid) NOT VALID"
+            f"ALTER TABLE {table} ADD CONSTRAINT {name} "
+            f"FOREIGN KEY ({column}) REFERENCES {ref} (uuid) NOT VALID"
         )
         op.execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}")
     # joined-key lookups are gone: nodes are found by (namespace_name, name), unique already
@@ -251,7 +257,8 @@ def _partition_raw() -> None:
                payload            jsonb NOT NULL,
                received_at        timestamptz NOT NULL DEFAULT now(),
                event_kind         text NOT NULL DEFAULT 'run'
-                   CONSTRAINT lineage_events_raw_event_kind_check CHECK (event_kind IN ('run', 'dataset', 'job')),
+                   CONSTRAINT lineage_events_raw_event_kind_check
+                   CHECK (event_kind IN ('run', 'dataset', 'job')),
                dataset_namespace  text,
                dataset_name       text,
                PRIMARY KEY (event_id, event_time)
@@ -278,7 +285,8 @@ def _partition_raw() -> None:
         "ADD COLUMN dataset_name text"
     )
     op.execute(
-        "CREATE UNIQUE INDEX lineage_events_raw_legacy_key ON lineage_events_raw_legacy (event_id, event_time)"
+        "CREATE UNIQUE INDEX lineage_events_raw_legacy_key "
+        "ON lineage_events_raw_legacy (event_id, event_time)"
     )
     op.execute(
         "ALTER TABLE lineage_events_raw_legacy ADD CONSTRAINT lineage_events_raw_legacy_range "
@@ -314,7 +322,8 @@ def downgrade() -> None:
     op.execute("DROP VIEW IF EXISTS stg_lineage__runs")
     op.execute("ALTER TABLE lineage_events_raw RENAME TO lineage_events_raw_partitioned")
     op.execute(
-        "ALTER TABLE lineage_events_raw_partitioned RENAME CONSTRAINT lineage_events_raw_pkey TO lineage_events_raw_p_pkey"
+        "ALTER TABLE lineage_events_raw_partitioned "
+        "RENAME CONSTRAINT lineage_events_raw_pkey TO lineage_events_raw_p_pkey"
     )
     op.execute("ALTER INDEX lineage_events_raw_run_idx RENAME TO lineage_events_raw_p_run_idx")
     op.execute("ALTER INDEX lineage_events_raw_received_idx RENAME TO lineage_events_raw_p_received_idx")
