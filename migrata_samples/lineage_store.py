@@ -6,16 +6,21 @@ layered DAG) and 2-5 outputs of its own; its runs read and write those. Runs spr
 `months` months up to `end`; ~10% have a parent run (the run before). `updated_at` is historical (the
 run's end), as in a store that has been running for two years. Names and ids match what ingestion would
 make (`job_<i>` in `ns_<i % 10>`, `ds_<k>` in `ns_<k % 10>`, ids from `migrata_lineage_id` in SQL), so
-real events for the same jobs can be ingested on top. Used by the tests and benchmarks/lineage.
+real events for the same jobs can be ingested on top. Used by the tests and benchmarks/lineage, with
+`store_raw` (raw rows only, row by row: the ingestion benchmark's baseline and a test seed).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+
+from python_ops.lineage.events import parse_time
+from python_ops.lineage.raw import canonical_json, ensure_raw_partitions, event_key
 
 NAMESPACES = 10
 
@@ -177,3 +182,35 @@ def new_run_events(
                 }
             )
     return events
+
+
+def store_raw(conn: psycopg.Connection, events: Iterable[dict[str, Any]]) -> int:
+    """Insert run events into the raw table only (no normalized rows); return how many were new.
+
+    The row-by-row baseline of the ingestion benchmark, and a way for tests to seed raw events.
+    """
+    events = list(events)
+    rows = [
+        (
+            event_key(e),
+            parse_time(e["eventTime"], "eventTime"),
+            e.get("eventType"),
+            e["run"]["runId"],
+            e["job"]["namespace"],
+            e["job"]["name"],
+            e.get("producer"),
+            canonical_json(e),
+        )
+        for e in events
+    ]
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        ensure_raw_partitions(conn, [r[1] for r in rows])
+    with conn.cursor() as cur:
+        cur.executemany(
+            """INSERT INTO lineage_events_raw
+                   (event_id, event_time, event_type, run_id, job_namespace, job_name, producer, payload)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT DO NOTHING""",
+            rows,
+        )
+        inserted = cur.rowcount
+    return max(inserted, 0)

@@ -73,37 +73,3 @@ def ensure_raw_partitions(conn: psycopg.Connection, times: Iterable[datetime]) -
     with _lock:
         _known.update((database, m) for m in missing)
     return made
-
-
-def store_raw(conn: psycopg.Connection, events: Iterable[dict[str, Any]]) -> int:
-    """Insert run events into the raw table only (no normalized rows); return how many were new.
-
-    The row-by-row baseline of the ingestion benchmark, and a way for tests to seed raw events.
-    """
-    from python_ops.lineage.events import parse_time
-
-    events = list(events)
-    rows = [
-        (
-            event_key(e),
-            parse_time(e["eventTime"], "eventTime"),
-            e.get("eventType"),
-            e["run"]["runId"],
-            e["job"]["namespace"],
-            e["job"]["name"],
-            e.get("producer"),
-            canonical_json(e),
-        )
-        for e in events
-    ]
-    if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-        ensure_raw_partitions(conn, [r[1] for r in rows])
-    with conn.cursor() as cur:
-        cur.executemany(
-            """INSERT INTO lineage_events_raw
-                   (event_id, event_time, event_type, run_id, job_namespace, job_name, producer, payload)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT DO NOTHING""",
-            rows,
-        )
-        inserted = cur.rowcount
-    return max(inserted, 0)
