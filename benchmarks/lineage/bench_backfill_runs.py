@@ -98,16 +98,19 @@ def run(session: Session, scale: str) -> list[Figure]:
             models = lineage_models(settings)
             engines = Engines.from_dsn(dsn)
             batch.ensure_tables(conn, models)  # dbt makes the views and tables (not timed)
-            for statement in [*batch.SETUP, batch.FILL_ALL, *batch.ANALYZE]:
-                conn.execute(statement)
-            # the same compiled SELECT over every run into an unpartitioned, unindexed table
-            bare_s, _ = timed(
-                lambda c=conn, m=models: c.execute(
-                    "CREATE UNLOGGED TABLE bare_denormalized AS " + m.get(batch.RLD).sql
+            # the same compiled SELECT over every run into an unpartitioned, unindexed table; one
+            # transaction, as the batch's temp tables are ON COMMIT DELETE ROWS
+            with conn.transaction():
+                for statement in [*batch.SETUP, batch.FILL_ALL, *batch.ANALYZE]:
+                    conn.execute(statement)
+                bare_s, _ = timed(
+                    lambda c=conn, m=models: c.execute(
+                        "CREATE UNLOGGED TABLE bare_denormalized AS " + m.get(batch.RLD).sql
+                    )
                 )
-            )
-            conn.execute("DROP TABLE bare_denormalized")
-            conn.execute("DELETE FROM pg_temp.migrata_batch_runs")
+                bare_rows = conn.execute("SELECT count(*) FROM bare_denormalized").fetchone()[0]
+                conn.execute("DROP TABLE bare_denormalized")
+            assert bare_rows == runs, (bare_rows, runs)  # the baseline denormalized every run
             fill_s, report = timed(lambda e=engines, m=models: backfill(e, models=m, chunk_size=10_000))
             assert report.ok, report.summary()
             figures.append(
