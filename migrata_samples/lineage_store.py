@@ -5,19 +5,22 @@ Each job has a fixed set of 2-5 inputs (datasets written by the jobs just before
 layered DAG) and 2-5 outputs of its own; its runs read and write those. Runs spread evenly over
 `months` months up to `end`; ~10% have a parent run (the run before). `updated_at` is historical (the
 run's end), as in a store that has been running for two years. Names and ids match what ingestion would
-make (`job_<i>` in `ns_<i % 10>`, `ds_<k>` in `ns_<k % 10>`, UUIDv5 ids), so real events for the same
-jobs can be ingested on top. Used by the tests and benchmarks/lineage.
+make (`job_<i>` in `ns_<i % 10>`, `ds_<k>` in `ns_<k % 10>`, ids from `migrata_lineage_id` in SQL), so
+real events for the same jobs can be ingested on top. Used by the tests and benchmarks/lineage, with
+`store_raw` (raw rows only, row by row: the ingestion benchmark's baseline and a test seed).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 
-from python_ops.lineage.events import dataset_uuid, job_uuid, namespace_uuid
+from python_ops.lineage.events import parse_time
+from python_ops.lineage.raw import canonical_json, ensure_raw_partitions, event_key
 
 NAMESPACES = 10
 
@@ -49,25 +52,29 @@ def generate_store(
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("SET LOCAL session_replication_role = replica")  # skip FK triggers while bulk loading
         cur.execute("SELECT setseed(%s)", (seed,))
-        with cur.copy("COPY lineage_namespaces (uuid, name) FROM STDIN") as copy:
-            for n in range(NAMESPACES):
-                copy.write_row((namespace_uuid(f"ns_{n}"), f"ns_{n}"))
-        with cur.copy("COPY lineage_jobs (uuid, namespace_uuid, namespace_name, name) FROM STDIN") as copy:
-            for i in range(n_jobs):
-                ns, name = job_name(i)
-                copy.write_row((job_uuid(ns, name), namespace_uuid(ns), ns, name))
-        cur.execute("CREATE TEMP TABLE _gen_ids (kind char(1), idx int, uuid uuid) ON COMMIT DROP")
-        with cur.copy("COPY _gen_ids FROM STDIN") as copy:
-            for i in range(n_jobs):
-                copy.write_row(("j", i, job_uuid(*job_name(i))))
-            for k in range(n_datasets):
-                copy.write_row(("d", k, dataset_uuid(*dataset_name(k))))
-        with cur.copy(
-            "COPY lineage_datasets (uuid, namespace_uuid, namespace_name, name) FROM STDIN"
-        ) as copy:
-            for k in range(n_datasets):
-                ns, name = dataset_name(k)
-                copy.write_row((dataset_uuid(ns, name), namespace_uuid(ns), ns, name))
+        cur.execute(
+            "INSERT INTO lineage_namespaces (uuid, name) "
+            "SELECT migrata_lineage_id('namespace', 'ns_' || n, ''), 'ns_' || n "
+            "FROM generate_series(0, %s - 1) n",
+            (NAMESPACES,),
+        )
+        cur.execute(
+            "CREATE TEMP TABLE _gen_ids ON COMMIT DROP AS "
+            "SELECT 'j'::char(1) AS kind, i AS idx, "
+            "migrata_lineage_id('job', 'ns_' || (i %% %(ns)s), 'job_' || i) AS uuid "
+            "FROM generate_series(0, %(jobs)s - 1) i UNION ALL "
+            "SELECT 'd', k, migrata_lineage_id('dataset', 'ns_' || (k %% %(ns)s), 'ds_' || k) "
+            "FROM generate_series(0, %(datasets)s - 1) k",
+            {"ns": NAMESPACES, "jobs": n_jobs, "datasets": n_datasets},
+        )
+        for table, kind, prefix in (("lineage_jobs", "j", "job_"), ("lineage_datasets", "d", "ds_")):
+            cur.execute(
+                f"""INSERT INTO {table} (uuid, namespace_uuid, namespace_name, name)
+                    SELECT g.uuid, migrata_lineage_id('namespace', 'ns_' || (g.idx %% %(ns)s), ''),
+                           'ns_' || (g.idx %% %(ns)s), %(prefix)s || g.idx
+                      FROM _gen_ids g WHERE g.kind = %(kind)s""",
+                {"ns": NAMESPACES, "kind": kind, "prefix": prefix},
+            )
         cur.execute("CREATE UNIQUE INDEX ON _gen_ids (kind, idx)")
         # job i writes 2-5 datasets of its own (5i …) and reads 2-5 written by the ~50 jobs before it
         cur.execute(
@@ -93,12 +100,11 @@ def generate_store(
         )
         cur.execute("CREATE UNIQUE INDEX ON _gen_runs (g)")
         cur.execute(
-            """INSERT INTO lineage_runs (uuid, job_uuid, state, state_rank, state_event_time, started_at,
+            """INSERT INTO lineage_runs (uuid, job_uuid, state, state_event_time, started_at,
                    ended_at, parent_run_uuid, parent_job_namespace, parent_job_name, facets, first_event_time,
                    created_at, updated_at)
                SELECT r.uuid, j.uuid,
                       CASE WHEN r.dice < 90 THEN 'COMPLETE' WHEN r.dice < 97 THEN 'FAIL' ELSE 'RUNNING' END,
-                      CASE WHEN r.dice < 97 THEN 3 ELSE 2 END,
                       r.t0 + make_interval(secs => 30 + r.dice * 17),
                       r.t0,
                       CASE WHEN r.dice < 97 THEN r.t0 + make_interval(secs => 30 + r.dice * 17) END,
@@ -176,3 +182,35 @@ def new_run_events(
                 }
             )
     return events
+
+
+def store_raw(conn: psycopg.Connection, events: Iterable[dict[str, Any]]) -> int:
+    """Insert run events into the raw table only (no normalized rows); return how many were new.
+
+    The row-by-row baseline of the ingestion benchmark, and a way for tests to seed raw events.
+    """
+    events = list(events)
+    rows = [
+        (
+            event_key(e),
+            parse_time(e["eventTime"], "eventTime"),
+            e.get("eventType"),
+            e["run"]["runId"],
+            e["job"]["namespace"],
+            e["job"]["name"],
+            e.get("producer"),
+            canonical_json(e),
+        )
+        for e in events
+    ]
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        ensure_raw_partitions(conn, [r[1] for r in rows])
+    with conn.cursor() as cur:
+        cur.executemany(
+            """INSERT INTO lineage_events_raw
+                   (event_id, event_time, event_type, run_id, job_namespace, job_name, producer, payload)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT DO NOTHING""",
+            rows,
+        )
+        inserted = cur.rowcount
+    return max(inserted, 0)

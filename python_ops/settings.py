@@ -7,6 +7,7 @@ operations as plain arguments.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -78,11 +79,28 @@ class DbtSettings(BaseModel):
 
 
 class LineageSettings(BaseModel):
-    """Lineage backfill and refresh (seed 000: chunk size 10000, auto-backfill up to 100K runs)."""
+    """Lineage ingestion, server, backfill and refresh (seed 000: chunk size 10000)."""
 
-    chunk_size: int = Field(default=10_000, ge=1)
+    chunk_size: int = Field(default=10_000, ge=1, description="Default of `lineage backfill --chunk-size`.")
     auto_backfill_max_runs: int = Field(default=100_000, ge=0)
     premake_months: int = Field(default=3, ge=0)
+    earliest_event_time: datetime = Field(
+        default=datetime(2000, 1, 1, tzinfo=UTC), description="Events dated before this are rejected."
+    )
+    max_future_hours: float = Field(default=24, ge=0, description="Events dated further ahead are rejected.")
+    max_json_depth: int = Field(default=64, ge=4, le=500, description="Deepest JSON nesting accepted.")
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Largest request body (HTTP 413)."
+    )
+    max_decompressed_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024, description="Largest body after gzip decompression (HTTP 413)."
+    )
+    workers: int = Field(default=2, ge=1, description="uvicorn worker processes of `lineage serve`.")
+    pool_size: int = Field(default=4, ge=1, description="Postgres connections per server worker process.")
+    writers: int = Field(default=2, ge=1, description="Group-commit writer threads per worker process.")
+    group_max_events: int = Field(default=2_000, ge=1, description="Events written per group commit at most.")
+    refresh_interval_s: float = Field(default=0.5, gt=0, description="Micro-batch refresher period.")
+    refresher: bool = Field(default=True, description="Run the micro-batch refresher inside `lineage serve`.")
 
 
 class ArchiveTable(BaseModel):

@@ -13,8 +13,7 @@ from pathlib import Path
 import psycopg
 
 from benchmarks.common import Figure, Session, timed
-from migrata_samples.lineage_store import new_run_events
-from python_ops.lineage.raw import store_raw
+from migrata_samples.lineage_store import new_run_events, store_raw
 
 NAME = "lineage"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from migrata_samples.demo.section import Section
 from migrata_samples.openlineage import food_delivery_events
-from python_ops.db import connect
-from python_ops.engines import control
+from python_ops.engines.context import Engines
 from python_ops.lineage.backfill import backfill
+from python_ops.lineage.compiled import lineage_models
 from python_ops.lineage.graph import lineage_graph
 from python_ops.lineage.ingest import ingest_events
 from python_ops.settings import MigrataSettings
@@ -16,15 +16,14 @@ GRAPH_NODE = "dataset:food_delivery:public.delivery_7_days"
 
 def prepare(settings: MigrataSettings) -> None:
     """Ingest the food_delivery events (idempotent) and backfill the denormalized tables from them."""
-    dsn = control.postgres_dsn(settings)
-    with connect(dsn) as conn:
+    engines = Engines.from_settings(settings)
+    with engines.connect(autocommit=True) as conn:
         ingest_events(conn, food_delivery_events())
-        conn.commit()
-    backfill(dsn)
+    backfill(engines, models=lineage_models(settings), chunk_size=settings.lineage.chunk_size)
 
 
 def report(settings: MigrataSettings) -> Section:
-    with connect(control.postgres_dsn(settings)) as conn:
+    with Engines.from_settings(settings).connect(autocommit=True) as conn:
         row = conn.execute(
             """SELECT (SELECT count(*) FROM lineage_events_raw), (SELECT count(*) FROM lineage_jobs),
                       (SELECT count(*) FROM lineage_datasets), (SELECT count(*) FROM lineage_runs),
@@ -32,11 +31,12 @@ def report(settings: MigrataSettings) -> Section:
                       (SELECT count(*) FROM run_parent_lineage_denormalized),
                       (SELECT count(*) FROM lineage_graph_edges),
                       (SELECT count(*) FROM pg_inherits
-                        WHERE inhparent = 'run_lineage_denormalized'::regclass)"""
+                        WHERE inhparent = 'run_lineage_denormalized'::regclass),
+                      (SELECT count(*) FROM lineage_column_lineage)"""
         ).fetchone()
         assert row is not None
         graph = lineage_graph(conn, GRAPH_NODE, 3, "up")
-    events, jobs, datasets, runs, rld, rpld, edges, partitions = row
+    events, jobs, datasets, runs, rld, rpld, edges, partitions, columns = row
     rows: list[list[object]] = [
         ["lineage_events_raw", events],
         ["lineage_jobs / lineage_datasets", f"{jobs} / {datasets}"],
@@ -44,6 +44,7 @@ def report(settings: MigrataSettings) -> Section:
         [f"run_lineage_denormalized ({partitions} partitions incl. default)", rld],
         ["run_parent_lineage_denormalized", rpld],
         ["lineage_graph_edges", edges],
+        ["lineage_column_lineage (columnLineage facets)", columns],
     ]
     rows += [
         [f"graph edge (up from {GRAPH_NODE}, depth 3)", f"{e['source']} → {e['target']}"]

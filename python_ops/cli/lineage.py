@@ -27,21 +27,31 @@ def ingest(
     files: list[str] = typer.Argument(..., help="JSON event, JSON array or NDJSON files; `-` reads stdin."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate only; write nothing."),
 ) -> None:
-    """Ingest OpenLineage events from files (or stdin); exit 1 if any event was rejected."""
-    from python_ops.db import connect
-    from python_ops.engines.control import postgres_dsn
-    from python_ops.lineage.events import EventError, split_document, validate
-    from python_ops.lineage.ingest import IngestResult, Rejected
+    """Ingest OpenLineage events from files (or stdin); exit 1 if any event was rejected.
+
+    A rejected event is reported by line (NDJSON) or index (array) and field; the others are stored.
+    Also restores raw events written by `migrata lineage retain --export FILE`.
+    """
+    from datetime import timedelta
+
+    from python_ops.lineage.events import EventError, TimeWindow, split_document, validate
+    from python_ops.lineage.ingest import IngestLimits, IngestResult, Rejected
     from python_ops.lineage.ingest import ingest as run_ingest
+    from python_ops.lineage.states import load_run_states
 
     st = state(ctx)
+    cfg = st.settings.lineage
+    limits = IngestLimits(
+        TimeWindow(cfg.earliest_event_time, timedelta(hours=cfg.max_future_hours)), cfg.max_json_depth
+    )
     texts: list[tuple[str, str]] = []
     for name in files:
-        if name == "-":
-            texts.append(("<stdin>", sys.stdin.read()))
-            continue
         try:
-            texts.append((name, Path(name).read_text(encoding="utf-8")))
+            if name == "-":
+                texts.append(("<stdin>", sys.stdin.read()))
+            else:
+                # surrogateescape: a byte that is not UTF-8 rejects its own line, not the whole file
+                texts.append((name, Path(name).read_text(encoding="utf-8", errors="surrogateescape")))
         except OSError as exc:
             raise ConfigError(
                 f"cannot read event file {name}: {exc.strerror}", hint="check the path"
@@ -51,27 +61,31 @@ def ingest(
         err.print(f"[red]rejected[/red] {escape(r.location)}: {escape(r.field)}: {escape(r.message)}")
 
     total = IngestResult()
-    if dry_run:
-        for name, text in texts:
-            for location, value in split_document(text, name):
-                total.received += 1
-                try:
-                    if isinstance(value, EventError):
-                        raise value
-                    validate(value)
-                except EventError as exc:
-                    show(Rejected(location, exc.field, exc.message))
-                    total.rejected.append(Rejected(location, exc.field, exc.message))
-    else:
-        with connect(postgres_dsn(st.settings)) as conn, progress(st.quiet) as on_progress:
+    with st.engines.connect(autocommit=True) as conn:
+        if dry_run:
+            states = load_run_states(conn)
             for name, text in texts:
-                result = run_ingest(conn, split_document(text, name), on_progress=on_progress, on_reject=show)
-                total.received += result.received
-                total.stored += result.stored
-                total.duplicates += result.duplicates
-                total.runs_touched += result.runs_touched
-                total.rejected.extend(result.rejected)
-                total.elapsed_s += result.elapsed_s
+                for location, value in split_document(text, name):
+                    total.received += 1
+                    try:
+                        if isinstance(value, EventError):
+                            raise value
+                        validate(value, states=states.names, window=limits.window, max_depth=limits.max_depth)
+                    except EventError as exc:
+                        show(Rejected(location, exc.field, exc.message))
+                        total.rejected.append(Rejected(location, exc.field, exc.message))
+        else:
+            with progress(st.quiet) as on_progress:
+                for name, text in texts:
+                    total.add(
+                        run_ingest(
+                            conn,
+                            split_document(text, name),
+                            limits=limits,
+                            on_progress=on_progress,
+                            on_reject=show,
+                        )
+                    )
     if st.json:
         print_json(total.as_dict() | {"dry_run": dry_run})
     else:
@@ -121,35 +135,88 @@ def refresh(
 @app.command(epilog="Example: migrata lineage backfill --chunk-size 50000 --workers 2")
 def backfill(
     ctx: typer.Context,
-    chunk_size: int = typer.Option(
-        10_000, "--chunk-size", min=1, help="Runs per chunk (one transaction each)."
+    chunk_size: int | None = typer.Option(
+        None,
+        "--chunk-size",
+        min=1,
+        help="Runs per chunk, one transaction each (default MIGRATA_LINEAGE__CHUNK_SIZE).",
     ),
     workers: int = typer.Option(
         1, "--workers", min=1, help="Connections each backfilling a range of the runs at once (one per core)."
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; write nothing."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the statements a chunk runs; write nothing."
+    ),
+    wait: bool = typer.Option(
+        False, "--wait", help="Wait for a backfill already running instead of failing."
+    ),
 ) -> None:
-    """Backfill the denormalized lineage tables from all runs, in resumable chunks.
+    """Backfill the denormalized lineage tables and the graph edges from all runs, in resumable chunks.
 
-    Then builds the lineage graph edges (dbt model lineage_graph_edges) from the backfilled runs.
+    Each chunk runs the dbt models' compiled SQL for its runs (the models own the tables).
     """
     from python_ops.cli.output import print_report
-    from python_ops.engines.control import postgres_dsn
     from python_ops.lineage.backfill import backfill as run_backfill
-    from python_ops.lineage.refresh import GRAPH_MODEL
-    from python_ops.lineage.refresh import refresh as run_refresh
+    from python_ops.lineage.compiled import lineage_models
 
     st = state(ctx)
     with progress(st.quiet) as on_progress:
         report = run_backfill(
-            postgres_dsn(st.settings),
-            chunk_size=chunk_size,
+            st.engines,
+            models=lineage_models(st.settings),
+            chunk_size=chunk_size or st.settings.lineage.chunk_size,
             workers=workers,
             on_progress=on_progress,
             dry_run=dry_run,
+            wait=wait,
         )
-    if report.ok and not dry_run:
-        run_refresh(st.settings, select=[GRAPH_MODEL])
+    print_report(report, as_json=st.json, show_sql=dry_run)
+
+
+@app.command(epilog="Example: migrata lineage retain --older-than 24months --export old-events.ndjson --yes")
+def retain(
+    ctx: typer.Context,
+    older_than: str = typer.Option(..., "--older-than", help="Age to drop: 24months, 2years, 90days."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print what would be dropped and the SQL; drop nothing."
+    ),
+    yes: bool = typer.Option(False, "--yes", help="Confirm: dropping months cannot be undone."),
+    export: Path | None = typer.Option(
+        None,
+        "--export",
+        help="First write the dropped raw events here as NDJSON (`lineage ingest FILE` restores them).",
+    ),
+    batch_size: int = typer.Option(
+        10_000, "--batch-size", min=1, help="Normalized runs deleted per transaction."
+    ),
+    wait: bool = typer.Option(
+        False, "--wait", help="Wait for a retention already running instead of failing."
+    ),
+) -> None:
+    """Drop whole monthly partitions of lineage older than a cutoff (raw events and denormalized tables),
+    delete the normalized runs before it in batches and keep the graph edges consistent (static edges stay).
+
+    Irreversible: asks for --yes. With --export the raw events are written out first (and verified) so
+    `migrata lineage ingest FILE` can restore them.
+    """
+    from python_ops.cli.output import confirm_irreversible, print_report
+    from python_ops.lineage.retention import parse_age
+    from python_ops.lineage.retention import retain as run_retain
+
+    st = state(ctx)
+    age = parse_age(older_than)
+    if not dry_run:
+        confirm_irreversible(f"dropping lineage older than {older_than}", yes=yes)
+    with progress(st.quiet) as on_progress:
+        report = run_retain(
+            st.engines,
+            age,
+            export=export,
+            batch_size=batch_size,
+            dry_run=dry_run,
+            on_progress=on_progress,
+            wait=wait,
+        )
     print_report(report, as_json=st.json, show_sql=dry_run)
 
 
@@ -158,20 +225,34 @@ def backfill(
 )
 def graph(
     ctx: typer.Context,
-    node: str = typer.Argument(..., help="job:NAMESPACE:NAME or dataset:NAMESPACE:NAME"),
+    node: str | None = typer.Argument(None, help="job:NAMESPACE:NAME or dataset:NAMESPACE:NAME"),
+    namespace: str | None = typer.Option(
+        None, "--namespace", help="The node's namespace (with --name, --type)."
+    ),
+    name: str | None = typer.Option(None, "--name", help="The node's name (with --namespace)."),
+    kind: str = typer.Option("dataset", "--type", help="job or dataset (with --namespace/--name)."),
     depth: int = typer.Option(3, "--depth", min=0, help="Edges to follow from the node."),
     direction: str = typer.Option("both", "--direction", help="up, down or both."),
     normalized: bool = typer.Option(False, "--normalized", help="Answer from the normalized tables instead."),
 ) -> None:
     """Print the lineage graph around a job or dataset as JSON (from the denormalized tables)."""
-    from python_ops.db import connect
-    from python_ops.engines.control import postgres_dsn
+    from python_ops.errors import PreconditionError
     from python_ops.lineage.graph import lineage_graph
 
-    with connect(postgres_dsn(state(ctx).settings)) as conn:
+    if namespace is not None and name is not None:
+        if kind not in ("job", "dataset"):
+            raise PreconditionError(f"node type {kind!r} is unknown", hint="use --type job or --type dataset")
+        start: str | tuple[str, str, str] = (kind, namespace, name)
+    elif node:
+        start = node
+    else:
+        raise PreconditionError(
+            "no node given", hint="pass job:NS:NAME / dataset:NS:NAME, or --namespace and --name"
+        )
+    with state(ctx).engines.connect(autocommit=True) as conn:
         result = lineage_graph(
             conn,
-            node,
+            start,
             depth,
             direction,  # type: ignore[arg-type]
             source="normalized" if normalized else "denormalized",
@@ -179,17 +260,54 @@ def graph(
     print_json(result)
 
 
-@app.command(epilog="Example: migrata lineage serve --port 5000")
+@app.command(epilog="Example: migrata lineage serve --port 5000 --workers 2 --pool-size 4")
 def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
-    port: int = typer.Option(5000, "--port", help="TCP port (Marquez's default is 5000)."),
+    port: int = typer.Option(5000, "--port", min=1, max=65535, help="TCP port (Marquez's default is 5000)."),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Worker processes (default MIGRATA_LINEAGE__WORKERS, 2)."
+    ),
+    pool_size: int | None = typer.Option(
+        None,
+        "--pool-size",
+        min=1,
+        help="Postgres connections per worker (default MIGRATA_LINEAGE__POOL_SIZE, 4).",
+    ),
 ) -> None:
-    """Serve POST /api/v1/lineage for OpenLineage clients (HTTP transport) until interrupted."""
+    """Serve POST /api/v1/lineage for OpenLineage producers, GET /api/v1/lineage and /api/v1/health.
+
+    Accepted events show in the graph and the denormalized tables within about a second (a
+    micro-batch refresher, no dbt per event). SIGTERM or Ctrl-C stops it after what was accepted is written.
+    """
+    import os
+
     import uvicorn
 
-    from python_ops.engines.control import postgres_dsn
-    from python_ops.lineage.server import create_app
+    from python_ops.lineage import batch
+    from python_ops.lineage.compiled import lineage_models
 
-    err.print(f"listening on http://{escape(host)}:{port}/api/v1/lineage")
-    uvicorn.run(create_app(postgres_dsn(state(ctx).settings)), host=host, port=port, log_level="warning")
+    st = state(ctx)
+    # the worker processes read their settings from the environment, as this process did
+    if workers is not None:
+        os.environ["MIGRATA_LINEAGE__WORKERS"] = str(workers)
+    if pool_size is not None:
+        os.environ["MIGRATA_LINEAGE__POOL_SIZE"] = str(pool_size)
+    if st.settings.postgres.dsn is None:
+        os.environ["MIGRATA_POSTGRES__DSN"] = st.engines.postgres_dsn
+    os.environ["MIGRATA_HOME"] = str(st.settings.home)
+    count = workers or st.settings.lineage.workers
+    if st.settings.lineage.refresher:
+        models = lineage_models(st.settings)  # compiled once here, read from the cache by each worker
+        with st.engines.connect(autocommit=True) as conn:
+            batch.ensure_tables(conn, models)
+    err.print(f"listening on http://{escape(host)}:{port}/api/v1/lineage ({count} workers)")
+    uvicorn.run(
+        "python_ops.lineage.server:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=count,
+        log_level="warning",
+        timeout_graceful_shutdown=30,
+    )

@@ -2,17 +2,21 @@
 
 Chunked by runs in (first event time, run uuid) order through the shared runner: each chunk is one
 transaction together with its checkpoint, so an interrupted backfill resumes after the last committed
-chunk. Consecutive runs in time order fall into one or two monthly partitions, so a chunk touches few
-partitions. Contract B: `estimate_runs` and `backfill` are what the `lineage_0003` revision hands to
-`data_migration`, which skips itself above the heavy threshold (default 100K runs) with a warning and
-is then run by hand (`migrata lineage backfill --chunk-size N` or `migrata migrate run-pending`).
+chunk. A chunk runs the dbt models' compiled SQL for its runs (`python_ops/lineage/batch.py`): the
+models are the only definition of the tables. Consecutive runs in time order fall into one or two
+monthly partitions, so a chunk touches few partitions. After the chunks, the edge model runs once over
+every run and every job's static lineage.
 
 With `workers` > 1 the runs are split into that many contiguous ranges of the same order, each
 backfilled by its own connection and checkpoint (`lineage_backfill:1of2`, …). The split is recorded
 first (checkpoint `lineage_backfill:parallel`), so a rerun after an interruption resumes the same
 ranges even if runs arrived meanwhile: an unfinished range from its checkpoint, a finished one after
-its last run (it only picks up runs that arrived after it). The tables and every monthly partition
-are created before the workers start, so they never race on DDL.
+its last run. dbt creates the tables and every monthly partition is made before the workers start,
+so they never race on DDL; their chunks hold the run table's batch lock shared (they write disjoint
+runs), micro-batches and dbt hold it exclusively.
+
+Contract B: `estimate_runs` and `backfill` (called with a DSN) are what the `lineage_0003`/`lineage_0005`
+revisions hand to `data_migration`.
 """
 
 from __future__ import annotations
@@ -23,16 +27,12 @@ from typing import Any
 
 import psycopg
 
-from python_ops.db import connect, use_autocommit
+from python_ops.db import use_autocommit
+from python_ops.engines.context import Engines
 from python_ops.errors import PreconditionError
-from python_ops.lineage.denorm import (
-    RLD,
-    RPLD,
-    denormalize_runs,
-    ensure_partitions,
-    ensure_tables,
-    table_exists,
-)
+from python_ops.lineage import batch
+from python_ops.lineage.batch import EDGES, RLD, RPLD, LineageModels
+from python_ops.locks import operation_lock
 from python_ops.runner import (
     Batch,
     Check,
@@ -48,6 +48,13 @@ from python_ops.runner import (
 NAME = "lineage_backfill"
 PARALLEL = f"{NAME}:parallel"
 Key = list[str]  # a run's position in backfill order: [first_event_time ISO, uuid]
+_OPEN = ["-infinity", "00000000-0000-0000-0000-000000000000"]
+_CHUNK_MODELS = (RLD, RPLD)
+
+
+def table_exists(conn: psycopg.Connection, table: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+    return bool(row and row[0])
 
 
 def estimate_runs(conn: psycopg.Connection) -> int:
@@ -58,24 +65,36 @@ def estimate_runs(conn: psycopg.Connection) -> int:
     return int(row[0]) if row else 0
 
 
+def _dry_sql(conn: psycopg.Connection, models: LineageModels, fill: list[str], names: tuple[str, ...]) -> str:
+    try:
+        return batch.statements(conn, models, fill, names)
+    except psycopg.errors.UndefinedTable:  # a fresh store: dbt makes the tables and views first
+        note = "-- dbt first creates the models' tables and views (dbt run, var migrata_empty)\n"
+        return note + batch.statements(conn, models, fill, names, columns=False)
+
+
 class LineageBackfill(Operation):
     """Denormalize every run into run_lineage_denormalized / run_parent_lineage_denormalized."""
 
     def __init__(
         self,
-        chunk_size: int = 10_000,
+        models: LineageModels,
+        chunk_size: int,
         *,
         lower: Key | None = None,
         upper: Key | None = None,
         part: str | None = None,
+        shared: bool = False,
     ) -> None:
         """`lower` < run <= `upper` in backfill order (open ends: every run); `part` names a range."""
         if chunk_size < 1:
             raise PreconditionError(
                 f"lineage backfill chunk size {chunk_size} is not positive", hint="pass --chunk-size 10000"
             )
+        self.models = models
         self.chunk_size = chunk_size
         self.lower, self.upper = lower, upper
+        self.shared = shared
         self.name = f"{NAME}:{part}" if part else NAME
 
     def _range(
@@ -102,37 +121,24 @@ class LineageBackfill(Operation):
         where, params = self._range(self.lower)
         row = conn.execute(f"SELECT count(*) FROM lineage_runs WHERE {where}", params).fetchone()
         total = int(row[0]) if row else 0
-        missing = [t for t in (RLD, RPLD) if not table_exists(conn, t)]
+        chunks = -(-total // self.chunk_size)
         steps = [
             Step(
-                f"create partitioned table {t} (RANGE on run_date, monthly, DEFAULT partition)",
-                f"CREATE TABLE {t} (...) PARTITION BY RANGE (run_date)",
-                f"DROP TABLE {t}",
-            )
-            for t in missing
-        ]
-        chunks = -(-total // self.chunk_size)
-        steps.append(
-            Step(
-                f"denormalize {total} runs in {chunks} chunks of {self.chunk_size}, each one transaction",
-                "DELETE FROM run_lineage_denormalized t USING <chunk> s WHERE t.run_uuid = s.run_uuid;\n"
-                "INSERT INTO run_lineage_denormalized SELECT … FROM lineage_runs …\n"
-                "  WHERE (first_event_time, uuid) > (:after) AND (first_event_time, uuid) <= (:upto)",
+                f"denormalize {total} runs in {chunks} chunks of {self.chunk_size}, each one transaction: "
+                "the models' compiled SQL for the chunk's runs",
+                _dry_sql(conn, self.models, [batch.FILL_RANGE], _CHUNK_MODELS),
                 None,
-            )
-        )
-        return Plan(
-            NAME,
-            f"backfill the denormalized lineage tables from {total} runs",
-            total,
-            "runs",
-            steps,
-            {"chunk_size": self.chunk_size, "create_tables": missing},
-        )
+            ),
+            Step(
+                "then the edge model once over every run and every job's static lineage",
+                _dry_sql(conn, self.models, [batch.FILL_ALL, batch.FILL_ALL_JOBS], (EDGES,)),
+                None,
+            ),
+        ]
+        return Plan(NAME, f"backfill the denormalized lineage tables from {total} runs", total, "runs", steps,
+                    {"chunk_size": self.chunk_size})  # fmt: skip
 
     def run_batch(self, conn: psycopg.Connection, position: Any, plan: Plan) -> Batch:
-        if position is None and not (self.lower or self.upper):
-            ensure_tables(conn)  # a range of a parallel backfill finds them made
         after = list(position) if position else self.lower
         # the runs after `after` (up to `upper`) in backfill order, along the (first_event_time, uuid) index
         where, params = self._range(after)
@@ -150,17 +156,19 @@ class LineageBackfill(Operation):
             ).fetchone()
         if bound is None:
             return Batch(0, position, True)
-        chunk = "(r.first_event_time, r.uuid) <= (%(ut)s, %(uu)s)"
-        values: dict[str, object] = {"ut": bound[0], "uu": bound[1]}
-        if after:
-            chunk += " AND (r.first_event_time, r.uuid) > (%(at)s::timestamptz, %(au)s::uuid)"
-            values |= {"at": after[0], "au": after[1]}
-        counts = denormalize_runs(conn, chunk, values)
+        lower = after or _OPEN
+        values = {
+            "after_time": lower[0],
+            "after_uuid": lower[1],
+            "upto_time": bound[0],
+            "upto_uuid": bound[1],
+        }
+        result = batch.apply(conn, self.models, [batch.FILL_RANGE], values, _CHUNK_MODELS, shared=self.shared)
         return Batch(
-            counts[RLD],
+            result.rows[RLD],
             [bound[0].isoformat(), str(bound[1])],
             done,
-            {"parent_rows": counts[RPLD]},
+            {"parent_rows": result.rows[RPLD]},
         )
 
     def verify(self, conn: psycopg.Connection, plan: Plan) -> list[Check]:
@@ -187,6 +195,13 @@ class LineageBackfill(Operation):
         ]
 
 
+def build_edges(conn: psycopg.Connection, models: LineageModels) -> int:
+    """Run the edge model once over every run and every job's static lineage; return edges written."""
+    with conn.transaction():
+        result = batch.apply(conn, models, [batch.FILL_ALL, batch.FILL_ALL_JOBS], {}, (EDGES,))
+    return result.rows[EDGES]
+
+
 def _split(conn: psycopg.Connection, workers: int) -> list[Key | None]:
     """`workers` + 1 bounds cutting the runs into ranges of about equal size (open ends: None)."""
     total = estimate_runs(conn)
@@ -207,25 +222,30 @@ def _parts(bounds: list[Key | None]) -> list[str]:
     return [f"{k + 1}of{len(bounds) - 1}" for k in range(len(bounds) - 1)]
 
 
-def _prepare(conn: psycopg.Connection) -> None:
-    """The tables and every monthly partition the runs need, before workers insert concurrently."""
-    ensure_tables(conn)
+def _prepare(conn: psycopg.Connection, models: LineageModels) -> None:
+    """The tables (by dbt) and every monthly partition the runs need, before workers insert concurrently."""
+    batch.ensure_tables(conn, models)
     span = conn.execute(
-        "SELECT (min(first_event_time) AT TIME ZONE 'UTC')::date,"
-        " (max(first_event_time) AT TIME ZONE 'UTC')::date FROM lineage_runs"
+        "SELECT min(first_event_time), max(first_event_time) + interval '1 day' FROM lineage_runs"
     ).fetchone()
     if span and span[0] is not None:
         for table in (RLD, RPLD):
-            ensure_partitions(conn, table, span[0], span[1])
+            conn.execute(
+                "SELECT migrata_ensure_range_partitions(%s::regclass, %s, %s, 'month')", (table, *span)
+            )
 
 
 def _parallel(
-    dsn: str, chunk_size: int, workers: int, on_progress: ProgressCallback | None, dry_run: bool
+    engines: Engines,
+    models: LineageModels,
+    chunk_size: int,
+    workers: int,
+    on_progress: ProgressCallback | None,
+    dry_run: bool,
 ) -> Report:
     """Backfill `workers` ranges of runs at once, each resumable on its own; one report for all."""
     started = time.monotonic()
-    with connect(dsn) as conn:
-        use_autocommit(conn)
+    with engines.connect(autocommit=True) as conn:
         saved = checkpoints.load(conn, PARALLEL)
         resuming = saved is not None and saved.status == "running"
         bounds = saved.position if resuming else _split(conn, workers)  # resume the ranges begun
@@ -236,6 +256,7 @@ def _parallel(
             if state is not None and state.status == "done" and state.position:
                 finished[part] = state.position
         if not dry_run:
+            _prepare(conn, models)
             with conn.transaction():
                 if not resuming:
                     # a new split: the ranges of an earlier backfill are not this one's to resume
@@ -243,27 +264,33 @@ def _parallel(
                         checkpoints.clear(conn, f"{NAME}:{part}")
                     checkpoints.start(conn, PARALLEL)
                     checkpoints.advance(conn, PARALLEL, bounds, 0)
-                _prepare(conn)
     ops = [
-        LineageBackfill(chunk_size, lower=finished.get(part, bounds[k]), upper=bounds[k + 1], part=part)
+        LineageBackfill(
+            models,
+            chunk_size,
+            lower=finished.get(part, bounds[k]),
+            upper=bounds[k + 1],
+            part=part,
+            shared=True,
+        )
         for k, part in enumerate(parts)
     ]
 
     def run(op: LineageBackfill) -> Report:
-        with connect(dsn) as part_conn:
+        with engines.connect() as part_conn:
             return execute(op, part_conn, dry_run=dry_run, on_progress=on_progress)
 
     with ThreadPoolExecutor(len(ops)) as pool:
         reports = list(pool.map(run, ops))
-    with connect(dsn) as conn:
-        use_autocommit(conn)
-        whole = LineageBackfill(chunk_size)
+    with engines.connect(autocommit=True) as conn:
+        whole = LineageBackfill(models, chunk_size)
         plan = whole.plan(conn)
         plan.details |= {"workers": len(ops), "ranges": bounds}
         if dry_run:
             return Report(NAME, "dry-run", plan, elapsed_s=time.monotonic() - started)
         checks = [c for r in reports for c in r.checks if not c.ok] + whole.verify(conn, plan)
         ok = all(r.ok for r in reports) and all(c.ok for c in checks)
+        edges = build_edges(conn, models) if ok else 0
         with conn.transaction():
             checkpoints.finish(conn, PARALLEL, "done" if ok else "failed")
     resumed = {f"{NAME}:{part}": last for part, last in finished.items()}
@@ -280,25 +307,66 @@ def _parallel(
         details={
             "workers": len(ops),
             "parent_rows": sum(int(r.details.get("parent_rows", 0)) for r in reports),
+            "edges": edges,
         },
     )
 
 
+def _for_migration(dsn: str, *, chunk_size: int, on_progress: ProgressCallback | None) -> Report:
+    """Contract B of lineage_0003/lineage_0005: settings read here (a migration is an edge)."""
+    from python_ops.lineage.compiled import lineage_models
+    from python_ops.settings import load_settings
+
+    settings = load_settings()
+    settings = settings.model_copy(update={"postgres": settings.postgres.model_copy(update={"dsn": dsn})})
+    engines = Engines.from_dsn(dsn)
+    with engines.connect(autocommit=True) as conn:
+        ready = conn.execute("SELECT to_regclass('lineage_run_states') IS NOT NULL").fetchone()
+        runs = estimate_runs(conn)
+    if not (ready and ready[0]) or runs == 0:
+        # before lineage_0004 (lineage_0005 rebuilds with the new ids), or nothing to denormalize
+        plan = Plan(NAME, "nothing to backfill at this revision", 0, "runs")
+        return Report(NAME, "nothing-to-do", plan)
+    return backfill(engines, models=lineage_models(settings), chunk_size=chunk_size, on_progress=on_progress)
+
+
 def backfill(
-    dsn: str,
+    engines: Engines | str,
     *,
-    chunk_size: int = 10_000,
+    models: LineageModels | None = None,
+    chunk_size: int,
     workers: int = 1,
     on_progress: ProgressCallback | None = None,
     dry_run: bool = False,
+    wait: bool = False,
 ) -> Report:
     """Backfill the denormalized lineage tables in chunks of `chunk_size` runs (resumable), with
-    `workers` connections each doing a range of the runs."""
+    `workers` connections each doing a range of the runs, then build the edges.
+
+    Holds the `lineage_backfill` operation lock for the run (fails at once if held, or `wait`s). Given
+    a DSN instead of `Engines` (contract B of the data migrations) it reads the settings itself.
+    """
+    if isinstance(engines, str):
+        return _for_migration(engines, chunk_size=chunk_size, on_progress=on_progress)
+    assert models is not None, "backfill needs the compiled lineage models (python_ops.lineage.compiled)"
     if workers < 1:
         raise PreconditionError(
             f"lineage backfill workers {workers} is not positive", hint="pass --workers 2"
         )
-    if workers > 1:
-        return _parallel(dsn, chunk_size, workers, on_progress, dry_run)
-    with connect(dsn) as conn:
-        return execute(LineageBackfill(chunk_size), conn, dry_run=dry_run, on_progress=on_progress)
+    if chunk_size < 1:
+        raise PreconditionError(
+            f"lineage backfill chunk size {chunk_size} is not positive", hint="pass --chunk-size 10000"
+        )
+    with operation_lock(engines, NAME, "lineage", wait=wait):
+        if workers > 1:
+            return _parallel(engines, models, chunk_size, workers, on_progress, dry_run)
+        with engines.connect() as conn:
+            use_autocommit(conn)
+            if not dry_run and estimate_runs(conn):
+                batch.ensure_tables(conn, models)
+            report = execute(
+                LineageBackfill(models, chunk_size), conn, dry_run=dry_run, on_progress=on_progress
+            )
+            if report.status == "ok":
+                report.details["edges"] = build_edges(conn, models)
+            return report

@@ -1,6 +1,8 @@
 """Own lineage-graph queries: from a job or dataset node, the jobs and datasets up/downstream to a depth.
 
-Nodes are `job:NAMESPACE:NAME` and `dataset:NAMESPACE:NAME`; edges go dataset → job (a run of the job
+A node is a (kind, namespace, name); its id in the store is `migrata_lineage_id`, and
+`job:NAMESPACE:NAME` / `dataset:NAMESPACE:NAME` is only how it is written at the edges (CLI, HTTP),
+parsed back against the stored pairs (`parse_node`). Edges go dataset → job (a run of the job
 read it) and job → dataset (a run wrote it). `depth` counts edges from the start node; `both` is the
 union of the upstream and the downstream graphs. Each answer is one recursive query, on either source:
 
@@ -29,45 +31,54 @@ Source = Literal["denormalized", "normalized"]
 # of a few thousand rows the planner would hash-join the whole table at every level, 2x slower). The
 # start node is a sub-select so that no plan is made for one node's statistics: the plan is the same
 # for every node, and Postgres' plan cache, finding the per-node plans no cheaper, keeps the generic
-# one instead of planning each call (0.15 vs 0.3 ms at 100K runs). The two walks are concatenated:
-# the caller keeps the edges as a set, cheaper than a last UNION here.
+# one instead of planning each call. The two walks are concatenated: the caller keeps the edges as a set.
 def _walk(name: str, near: str, far: str) -> str:
     """The recursive CTE `name` (`down`/`up`, also its on/off parameter) following edges from their
     `near` end to their `far` end."""
-    return f"""{name}(source_node, target_node, depth) AS (
-    SELECT e.source_node, e.target_node, 1 FROM lineage_graph_edges e
-     WHERE e.{near} = (SELECT %(node)s::text) AND %(depth)s > 0 AND %({name})s
+    return f"""{name}(source_uuid, target_uuid, depth) AS (
+    SELECT e.source_uuid, e.target_uuid, 1 FROM lineage_graph_edges e
+     WHERE e.{near} = (SELECT migrata_lineage_id(%(kind)s, %(namespace)s, %(name)s)) AND %(depth)s > 0
+       AND %({name})s
   UNION
-    SELECT e.source_node, e.target_node, w.depth + 1
+    SELECT e.source_uuid, e.target_uuid, w.depth + 1
       FROM {name} w, LATERAL (
-           SELECT e.source_node, e.target_node FROM lineage_graph_edges e
+           SELECT e.source_uuid, e.target_uuid FROM lineage_graph_edges e
             WHERE e.{near} = w.{far} OFFSET 0) e
      WHERE w.depth < %(depth)s
 )"""
 
 
 _DENORMALIZED = f"""
-WITH RECURSIVE {_walk("down", "source_node", "target_node")},
-{_walk("up", "target_node", "source_node")}
-SELECT source_node, target_node FROM down
-UNION ALL
-SELECT source_node, target_node FROM up
+WITH RECURSIVE {_walk("down", "source_uuid", "target_uuid")},
+{_walk("up", "target_uuid", "source_uuid")},
+found AS (SELECT source_uuid, target_uuid FROM down UNION SELECT source_uuid, target_uuid FROM up)
+SELECT e.source_kind, e.source_namespace, e.source_name, e.target_kind, e.target_namespace, e.target_name
+  FROM found f JOIN lineage_graph_edges e USING (source_uuid, target_uuid)
 """
 
 
 # One step of the normalized walk from node ({kind}, {id}): its edges as (source kind, source uuid,
 # target kind, target uuid), distinct (a job's ~100 runs give the same edges ~100 times). An input
 # row is a dataset → job edge, an output row a job → dataset edge; `by` is the side the node is on.
+# A job's static inputs/outputs (lineage_job_io) are edges too.
 def _edges_via(side: str, by: str) -> str:
     pair = (
         "'dataset'::text, x.dataset_uuid, 'job'::text, r.job_uuid"
         if side == "inputs"
         else "'job'::text, r.job_uuid, 'dataset'::text, x.dataset_uuid"
     )
+    static = (
+        "'dataset'::text, s.dataset_uuid, 'job'::text, s.job_uuid"
+        if side == "inputs"
+        else "'job'::text, s.job_uuid, 'dataset'::text, s.dataset_uuid"
+    )
     match = "x.dataset_uuid" if by == "dataset" else "r.job_uuid"
+    smatch = "s.dataset_uuid" if by == "dataset" else "s.job_uuid"
     return (
         f"SELECT {pair} FROM lineage_run_{side} x JOIN lineage_runs r ON r.uuid = x.run_uuid "
-        f"WHERE {{kind}} = '{by}' AND {match} = {{id}}"
+        f"WHERE {{kind}} = '{by}' AND {match} = {{id}} "
+        f"UNION ALL SELECT {static} FROM lineage_job_io s "
+        f"WHERE {{kind}} = '{by}' AND s.direction = '{side[:-1]}' AND {smatch} = {{id}}"
     )
 
 
@@ -77,18 +88,11 @@ def _step(dataset_side: str, job_side: str) -> str:
 
 
 _STEP = {"down": _step("inputs", "outputs"), "up": _step("outputs", "inputs")}
-_NAME = """CASE {kind}
-    WHEN 'job' THEN (SELECT namespace_name || ':' || name FROM lineage_jobs WHERE uuid = {id})
-    ELSE (SELECT namespace_name || ':' || name FROM lineage_datasets WHERE uuid = {id}) END"""
 # UNION ALL between levels with DISTINCT inside each step: with UNION, Postgres sizes the recursive
 # hash table from its (huge) estimate of run-level rows, which alone costs ~50 ms per query.
 _NORMALIZED = f"""
 WITH RECURSIVE start(kind, id) AS (
-    SELECT 'job'::text, uuid FROM lineage_jobs
-     WHERE %(kind)s = 'job' AND namespace_name || ':' || name = %(key)s
-    UNION ALL
-    SELECT 'dataset', uuid FROM lineage_datasets
-     WHERE %(kind)s = 'dataset' AND namespace_name || ':' || name = %(key)s
+    SELECT %(kind)s::text, migrata_lineage_id(%(kind)s, %(namespace)s, %(name)s)
 ), down(sk, s, tk, t, depth) AS (
     SELECT e.*, 1 FROM start, LATERAL ({_STEP["down"].format(kind="start.kind", id="start.id")}) e
      WHERE %(depth)s > 0 AND %(down)s
@@ -104,32 +108,61 @@ WITH RECURSIVE start(kind, id) AS (
 ), edges AS (
     SELECT sk, s, tk, t FROM down UNION SELECT sk, s, tk, t FROM up
 )
-SELECT e.sk || ':' || {_NAME.format(kind="e.sk", id="e.s")},
-       e.tk || ':' || {_NAME.format(kind="e.tk", id="e.t")}
+SELECT e.sk, coalesce(sj.namespace_name, sd.namespace_name), coalesce(sj.name, sd.name),
+       e.tk, coalesce(tj.namespace_name, td.namespace_name), coalesce(tj.name, td.name)
   FROM edges e
+  LEFT JOIN lineage_jobs sj ON e.sk = 'job' AND sj.uuid = e.s
+  LEFT JOIN lineage_datasets sd ON e.sk = 'dataset' AND sd.uuid = e.s
+  LEFT JOIN lineage_jobs tj ON e.tk = 'job' AND tj.uuid = e.t
+  LEFT JOIN lineage_datasets td ON e.tk = 'dataset' AND td.uuid = e.t
 """
 
+Node = tuple[str, str, str]  # (kind, namespace, name)
 
-def parse_node(node: str) -> tuple[str, str]:
-    """`job:NS:NAME` / `dataset:NS:NAME` → (type, `NS:NAME` key)."""
-    kind, _, key = node.partition(":")
-    if kind not in ("job", "dataset") or ":" not in key:
+
+def render(node: Node) -> str:
+    """Marquez-style node id: `dataset:NS:NAME` / `job:NS:NAME` (for output only: it is ambiguous)."""
+    return f"{node[0]}:{node[1]}:{node[2]}"
+
+
+def parse_node(conn: psycopg.Connection, node: str) -> Node:
+    """`job:NS:NAME` / `dataset:NS:NAME` → (kind, namespace, name), resolved against the stored pairs.
+
+    A namespace or a name may hold colons (`postgres://host:5432`), so every split is tried; one
+    stored match wins, several are refused naming each (pass --namespace/--name), none takes the
+    first split (an unknown node: an empty graph).
+    """
+    kind, _, rest = node.partition(":")
+    if kind not in ("job", "dataset") or ":" not in rest:
         raise PreconditionError(
             f"lineage node {node!r} is not job:NAMESPACE:NAME or dataset:NAMESPACE:NAME",
             hint="for example dataset:food_delivery:public.orders or job:food_delivery:etl_orders",
         )
-    return kind, key
+    splits = [(rest[:i], rest[i + 1 :]) for i, c in enumerate(rest) if c == ":" and 0 < i < len(rest) - 1]
+    table = "lineage_jobs" if kind == "job" else "lineage_datasets"
+    found = conn.execute(
+        f"SELECT namespace_name, name FROM {table} WHERE (namespace_name, name) IN "
+        "(SELECT * FROM unnest(%s::text[], %s::text[])) ORDER BY 1, 2",
+        ([a for a, _ in splits], [b for _, b in splits]),
+    ).fetchall()
+    if len(found) > 1:
+        listed = "; ".join(f"namespace {ns!r} name {name!r}" for ns, name in found)
+        raise PreconditionError(
+            f"lineage node {node!r} names {len(found)} {kind}s: {listed}",
+            hint="pass the pair apart: --namespace NS --name NAME (HTTP: namespace= and name=)",
+        )
+    ns, name = found[0] if found else (splits[0] if splits else (rest, ""))
+    return kind, ns, name
 
 
 def graph_edges(
-    conn: psycopg.Connection, node: str, depth: int, direction: Direction, source: Source
-) -> set[tuple[str, str]]:
+    conn: psycopg.Connection, node: Node, depth: int, direction: Direction, source: Source
+) -> set[tuple[Node, Node]]:
     """The (source node, target node) edges within `depth` steps of `node`: one prepared query."""
-    kind, key = parse_node(node)
     params = {
-        "node": node,
-        "kind": kind,
-        "key": key,
+        "kind": node[0],
+        "namespace": node[1],
+        "name": node[2],
         "depth": depth,
         "down": direction in ("down", "both"),
         "up": direction in ("up", "both"),
@@ -142,12 +175,12 @@ def graph_edges(
             f"lineage graph table is missing: {exc.diag.message_primary}",
             hint="build the lineage models first: `migrata lineage refresh` (or `make demo`)",
         ) from None
-    return {(a, b) for a, b in rows}
+    return {((a, b, c), (d, e, f)) for a, b, c, d, e, f in rows}
 
 
 def lineage_graph(
     conn: psycopg.Connection,
-    node: str,
+    node: str | Node,
     depth: int = 3,
     direction: Direction = "both",
     *,
@@ -158,13 +191,14 @@ def lineage_graph(
         raise PreconditionError(f"lineage depth {depth} is negative", hint="pass --depth 0 or more")
     if direction not in ("up", "down", "both"):
         raise PreconditionError(f"lineage direction {direction!r} is unknown", hint="use up, down or both")
-    edges = graph_edges(conn, node, depth, direction, source)
+    start = node if isinstance(node, tuple) else parse_node(conn, node)
+    edges = graph_edges(conn, start, depth, direction, source)
     # every node reached is the start or an end of an edge taken
-    nodes = {node} | {a for a, _ in edges} | {b for _, b in edges}
+    nodes = {start} | {a for a, _ in edges} | {b for _, b in edges}
     return {
-        "node": node,
+        "node": render(start),
         "depth": depth,
         "direction": direction,
-        "nodes": [{"id": n, "type": n.partition(":")[0], "key": n.partition(":")[2]} for n in sorted(nodes)],
-        "edges": [{"source": a, "target": b} for a, b in sorted(edges)],
+        "nodes": [{"id": render(n), "type": n[0], "namespace": n[1], "name": n[2]} for n in sorted(nodes)],
+        "edges": [{"source": render(a), "target": render(b)} for a, b in sorted(edges)],
     }

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import psycopg
 
+from migrata_samples.lineage_store import store_raw
 from migrata_samples.openlineage import food_delivery_events
 from python_ops.dbt_project import run_dbt
 from python_ops.engines import control
-from python_ops.lineage.raw import store_raw
 from python_ops.settings import MigrataSettings
 
 

@@ -8,8 +8,10 @@ import pytest
 
 from migrata_samples.lineage_store import generate_store, new_run_events
 from migrata_samples.openlineage import food_delivery_events
+from python_ops.engines.context import Engines
 from python_ops.errors import PreconditionError
 from python_ops.lineage.backfill import backfill
+from python_ops.lineage.compiled import lineage_models
 from python_ops.lineage.graph import lineage_graph
 from python_ops.lineage.ingest import ingest_events
 from python_ops.lineage.refresh import GRAPH_MODEL, refresh
@@ -17,9 +19,9 @@ from python_ops.settings import MigrataSettings
 
 
 def _backfill_and_build_edges(settings: MigrataSettings, chunk_size: int = 10_000) -> None:
-    assert settings.postgres.dsn
-    assert backfill(settings.postgres.dsn, chunk_size=chunk_size).ok
-    refresh(settings, select=[GRAPH_MODEL], command="run")
+    """The backfill builds the edges too (the edge model once over every run)."""
+    report = backfill(Engines.from_settings(settings), models=lineage_models(settings), chunk_size=chunk_size)
+    assert report.ok and report.details["edges"] > 0, report.summary()
 
 
 def test_food_delivery_graph_is_the_same_from_both_sources(
@@ -36,7 +38,7 @@ def test_food_delivery_graph_is_the_same_from_both_sources(
     assert "job:food_delivery:etl_delivery_7_days" in ids
     assert {"source": "job:food_delivery:etl_delivery_7_days", "target": node} in up["edges"]
     assert lineage_graph(conn, node, 0, "both")["nodes"] == [
-        {"id": node, "type": "dataset", "key": "food_delivery:public.delivery_7_days"}
+        {"id": node, "type": "dataset", "namespace": "food_delivery", "name": "public.delivery_7_days"}
     ]
 
 
@@ -56,7 +58,7 @@ def test_synthetic_graphs_match_at_every_depth(settings: MigrataSettings, conn: 
     # rather than being planned again at each call
     plans = conn.execute(
         "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-        "WHERE statement LIKE '%%FROM lineage_graph_edges%%'"
+        "WHERE statement LIKE '%%FROM lineage_graph_edges e%%'"
     ).fetchall()
     assert len(plans) == 1 and plans[0][1] == 5 and plans[0][0] == 36 - 5, plans
     # a new run of job_17 reads ds_84 and ds_83 and writes ds_85 and ds_86, which it always writes
@@ -71,8 +73,7 @@ def test_synthetic_graphs_match_at_every_depth(settings: MigrataSettings, conn: 
     assert conn.execute(
         "SELECT last_run_date = (now() AT TIME ZONE 'UTC')::date, first_run_date < last_run_date "
         "FROM lineage_graph_edges "
-        "WHERE source_node = %s AND target_node = 'dataset:ns_5:ds_85'",
-        (job,),
+        "WHERE source_name = 'job_17' AND target_namespace = 'ns_5' AND target_name = 'ds_85'",
     ).fetchone() == (True, True)  # an edge seen again keeps its first run date, extends its last
 
 
@@ -83,19 +84,49 @@ def test_bad_nodes_are_refused(conn: psycopg.Connection) -> None:
         lineage_graph(conn, "job:x:y", direction="sideways")  # type: ignore[arg-type]
 
 
-def test_ui_queries_from_the_denormalized_table(dsn: str, conn: psycopg.Connection) -> None:
+def test_colliding_names_stay_apart_and_node_ids_resolve(
+    settings: MigrataSettings, conn: psycopg.Connection
+) -> None:
+    """Namespace `a:b` + name `c` and namespace `a` + name `b:c` are two datasets, everywhere."""
+    run1, run2 = "00000000-0000-0000-0000-0000000000a1", "00000000-0000-0000-0000-0000000000a2"
+    when = "2026-01-05T10:00:00Z"
+    events = [
+        {"eventType": "COMPLETE", "eventTime": when, "run": {"runId": run1},
+         "job": {"namespace": "a:b", "name": "c"}, "outputs": [{"namespace": "a:b", "name": "c"}]},
+        {"eventType": "COMPLETE", "eventTime": when, "run": {"runId": run2},
+         "job": {"namespace": "a", "name": "b:c"}, "inputs": [{"namespace": "a", "name": "b:c"}]},
+    ]  # fmt: skip
+    assert ingest_events(conn, events).ok
+    assert conn.execute("SELECT count(*) FROM lineage_datasets").fetchone() == (2,)
+    assert conn.execute("SELECT count(*) FROM lineage_jobs").fetchone() == (2,)
+    _backfill_and_build_edges(settings)
+    assert conn.execute("SELECT count(*) FROM lineage_graph_edges").fetchone() == (2,)
+    with pytest.raises(PreconditionError, match="names 2 datasets"):
+        lineage_graph(conn, "dataset:a:b:c")  # ambiguous: both pairs are stored
+    left = lineage_graph(conn, ("dataset", "a:b", "c"), 1)
+    assert left["edges"] == [{"source": "job:a:b:c", "target": "dataset:a:b:c"}]
+    assert [n["namespace"] for n in left["nodes"]] == ["a:b", "a:b"]
+    right = lineage_graph(conn, ("dataset", "a", "b:c"), 1)
+    assert [(n["type"], n["namespace"], n["name"]) for n in right["nodes"]] == [
+        ("dataset", "a", "b:c"),
+        ("job", "a", "b:c"),
+    ]
+    assert right == lineage_graph(conn, ("dataset", "a", "b:c"), 1, source="normalized")
+
+
+def test_ui_queries_from_the_denormalized_table(settings: MigrataSettings, conn: psycopg.Connection) -> None:
     from python_ops.lineage import queries
 
     ingest_events(conn, food_delivery_events())
-    assert backfill(dsn).ok
+    _backfill_and_build_edges(settings)
     listing = queries.job_listing(conn)
     assert len(listing) == 13 and all(j["latest_state"] in ("COMPLETE", "FAIL") for j in listing)
-    history = queries.run_history(conn, "food_delivery:etl_orders_7_days")
+    history = queries.run_history(conn, "food_delivery", "etl_orders_7_days")
     assert len(history) == 1 and history[0]["input_count"] >= 2
     assert sum(row["runs"] for row in queries.dashboard(conn)) == 13
     found = queries.search(conn, "DELIVERY_7")
-    assert {"type": "dataset", "key": "food_delivery:public.delivery_7_days"} in found
-    assert {"type": "job", "key": "food_delivery:etl_delivery_7_days"} in found
+    assert {"type": "dataset", "namespace": "food_delivery", "name": "public.delivery_7_days"} in found
+    assert {"type": "job", "namespace": "food_delivery", "name": "etl_delivery_7_days"} in found
 
 
 def test_concurrent_edge_builds_are_serialized(settings: MigrataSettings, conn: psycopg.Connection) -> None:

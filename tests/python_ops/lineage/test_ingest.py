@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 
 from migrata_samples.openlineage import food_delivery_events
+from python_ops.lineage.batch import LineageModels
 from python_ops.lineage.ingest import ingest_events, ingest_text
 
 
@@ -143,4 +144,95 @@ def test_nul_character_is_rejected_without_breaking_the_batch(conn: psycopg.Conn
     bad["job"] = {"namespace": "ns", "name": "a\u0000b"}
     good = _event("START", "2026-01-01T00:00:00Z", str(uuid.uuid4()))
     result = ingest_events(conn, [bad, good])
-    assert [r.field for r in result.rejected] == ["event"] and result.stored == 1
+    assert [r.field for r in result.rejected] == ["job.name"] and result.stored == 1
+
+
+def test_upgrade_repairs_a_store_whose_old_ids_merged_two_objects(empty_dsn: str) -> None:
+    """Built by the previous version (UUIDv5 of `kind:NS:NAME`), `a:b`+`c` and `a`+`b:c` were one row."""
+    from python_ops import migrations
+    from tests.python_ops.lineage.legacy_store import legacy_ingest
+
+    for target in ("core@head", "partitions@head", "lineage@lineage_0003"):
+        migrations.migrate(empty_dsn, target)
+    run1, run2 = str(uuid.uuid4()), str(uuid.uuid4())
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        legacy_ingest(
+            conn,
+            [
+                {**_event("COMPLETE", "2026-01-05T10:00:00Z", run1), "job": {"namespace": "a:b", "name": "c"},
+                 "inputs": [{"namespace": "a:b", "name": "c"}], "outputs": []},
+                {**_event("COMPLETE", "2026-01-05T11:00:00Z", run2), "job": {"namespace": "a", "name": "b:c"},
+                 "inputs": [{"namespace": "a", "name": "b:c"}], "outputs": []},
+            ],
+        )  # fmt: skip
+        assert conn.execute("SELECT count(*) FROM lineage_jobs").fetchone() == (1,)  # merged
+    migrations.migrate(empty_dsn, "lineage@head", allow_downtime=True)
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        jobs = conn.execute(
+            "SELECT r.uuid::text, j.namespace_name, j.name, "
+            "j.uuid = migrata_lineage_id('job', j.namespace_name, j.name) "
+            "FROM lineage_runs r JOIN lineage_jobs j ON j.uuid = r.job_uuid ORDER BY 2"
+        ).fetchall()
+        assert jobs == [(run2, "a", "b:c", True), (run1, "a:b", "c", True)]
+        inputs = conn.execute(
+            "SELECT x.run_uuid::text, d.namespace_name, d.name FROM lineage_run_inputs x "
+            "JOIN lineage_datasets d ON d.uuid = x.dataset_uuid ORDER BY 2"
+        ).fetchall()
+        assert inputs == [(run2, "a", "b:c"), (run1, "a:b", "c")]
+        assert conn.execute("SELECT count(*) FROM lineage_events_raw").fetchone() == (2,)  # legacy partition
+        # new events for both go to their own objects
+        assert ingest_events(conn, [{**_event("START", "2026-01-06T10:00:00Z", str(uuid.uuid4())),
+                                     "job": {"namespace": "a", "name": "b:c"}}]).ok  # fmt: skip
+        assert conn.execute("SELECT count(*) FROM lineage_jobs").fetchone() == (2,)
+
+
+def test_heartbeats_do_not_mark_a_run_changed(conn: psycopg.Connection, models: LineageModels) -> None:
+    """1 run x 200 RUNNING events: every raw event kept, the denormalized row written at most 3 times."""
+    from python_ops.lineage.batch import ensure_tables
+    from python_ops.lineage.refresher import refresh_changed
+
+    ensure_tables(conn, models)
+    run = str(uuid.uuid4())
+    writes = 0
+    events = [_event("START", "2026-02-01T10:00:00Z", run)]
+    events += [_event("RUNNING", f"2026-02-01T10:{m // 60:02d}:{m % 60:02d}Z", run) for m in range(1, 201)]
+    events.append(_event("COMPLETE", "2026-02-01T11:00:00Z", run))
+    for event in events:  # one request each, as a Spark producer sends them, with a micro-batch after each
+        assert ingest_events(conn, [event]).ok
+        writes += refresh_changed(conn, models).rows.get("run_lineage_denormalized", 0)
+    assert conn.execute("SELECT count(*) FROM lineage_events_raw WHERE run_id = %s", (run,)).fetchone() == (
+        202,
+    )
+    assert writes <= 3, writes
+    assert conn.execute(
+        "SELECT state FROM run_lineage_denormalized WHERE run_uuid = %s", (run,)
+    ).fetchone() == ("COMPLETE",)
+
+
+def test_event_time_window_and_runid_reuse(conn: psycopg.Connection) -> None:
+    run = str(uuid.uuid4())
+    result = ingest_events(
+        conn,
+        [
+            _event("START", "1970-01-01T00:00:00Z", str(uuid.uuid4())),
+            _event("START", "0001-01-01T00:00:00Z", str(uuid.uuid4())),
+            _event("START", "2026-01-01T00:00:00Z", run),
+            {**_event("COMPLETE", "2026-01-01T01:00:00Z", run), "job": {"namespace": "ns", "name": "other"}},
+        ],
+    )
+    assert [(r.location, r.field) for r in result.rejected] == [
+        ("index 0", "eventTime"), ("index 1", "eventTime"), ("index 3", "run.runId")
+    ]  # fmt: skip
+    assert "ns/job_a" in result.rejected[2].message and "ns/other" in result.rejected[2].message
+    assert result.stored == 1
+    parts = conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'lineage_events_raw'::regclass"
+    ).fetchall()
+    assert parts == [("lineage_events_raw_p202601",)]  # no partition for 1970 or year 1
+    # the same reuse in a later batch: refused as well, the run stays with its job
+    again = ingest_events(
+        conn, [{**_event("FAIL", "2026-01-01T02:00:00Z", run), "job": {"namespace": "ns", "name": "x"}}]
+    )
+    assert [r.field for r in again.rejected] == ["run.runId"]
+    assert conn.execute("SELECT state FROM lineage_runs").fetchone() == ("START",)

@@ -3,22 +3,29 @@
         materialized='partitioned_incremental',
         partition_by='run_date',
         unique_key='run_uuid',
+        pre_hook="select pg_advisory_xact_lock(hashtext('migrata.run_lineage_denormalized'))",
         partition_indexes=[
             {'columns': ['run_uuid']},
-            {'columns': ['job_key', 'created_at']},
+            {'columns': ['job_uuid', 'created_at']},
             {'columns': ['namespace_name', 'job_name', 'created_at']},
             {'columns': ['state', 'created_at']},
             {'columns': ['updated_at']},
             {'columns': ['denormalized_xid']},
-            {'columns': ['input_datasets'], 'type': 'gin'},
-            {'columns': ['output_datasets'], 'type': 'gin'},
+            {'columns': ['input_dataset_uuids'], 'type': 'gin'},
+            {'columns': ['output_dataset_uuids'], 'type': 'gin'},
         ],
     )
 }}
 {#
+  The pre-hook's lock makes one writer of these rows at a time (a dbt build, migrata's micro-batches;
+  a parallel backfill's ranges take it shared): the table has no unique index to stop two of them
+  from inserting the same run twice.
+
   One row per run, everything the lineage graph and the UI queries (dashboard, job listing with the
-  latest state, run history, search) need, without joining the normalized tables. Datasets are kept as
-  NAMESPACE:NAME keys in arrays (GIN-indexed), the lineage-graph node ids.
+  latest state, run history, search) need, without joining the normalized tables. A job or dataset is
+  its (namespace, name) pair and its id (`migrata_lineage_id`): datasets are kept as parallel arrays of
+  ids, namespaces and names, ordered by (namespace, name); never as joined `NS:NAME` strings, which
+  cannot tell namespace `a:b` + name `c` from namespace `a` + name `b:c`.
 #}
 
 with runs as (
@@ -37,7 +44,6 @@ final as (
         jobs.job_uuid,
         jobs.namespace_name,
         jobs.job_name,
-        jobs.job_key,
         runs.state,
         runs.created_at,
         runs.updated_at,
@@ -47,14 +53,17 @@ final as (
         runs.nominal_end_time,
         (extract(epoch from runs.ended_at - runs.started_at) * 1000)::bigint as duration_ms,
         runs.parent_run_uuid,
+        runs.parent_job_uuid,
         runs.parent_job_namespace,
         runs.parent_job_name,
-        coalesce(inputs.dataset_uuids, '{}'::uuid[]) as input_dataset_uuids,
-        coalesce(inputs.dataset_keys, '{}'::text[]) as input_datasets,
-        coalesce(outputs.dataset_uuids, '{}'::uuid[]) as output_dataset_uuids,
-        coalesce(outputs.dataset_keys, '{}'::text[]) as output_datasets,
-        coalesce(cardinality(inputs.dataset_keys), 0) as input_count,
-        coalesce(cardinality(outputs.dataset_keys), 0) as output_count,
+        coalesce(inputs.uuids, '{}'::uuid[]) as input_dataset_uuids,
+        coalesce(inputs.namespaces, '{}'::text[]) as input_dataset_namespaces,
+        coalesce(inputs.names, '{}'::text[]) as input_dataset_names,
+        coalesce(outputs.uuids, '{}'::uuid[]) as output_dataset_uuids,
+        coalesce(outputs.namespaces, '{}'::text[]) as output_dataset_namespaces,
+        coalesce(outputs.names, '{}'::text[]) as output_dataset_names,
+        coalesce(cardinality(inputs.uuids), 0) as input_count,
+        coalesce(cardinality(outputs.uuids), 0) as output_count,
         runs.run_facets as facets,
         now() as denormalized_at,
         -- the writing transaction: lineage_graph_edges picks up rows written since its last build
@@ -66,16 +75,18 @@ final as (
     -- scans every dataset once per run.
     left join lateral (
         select
-            array_agg(d.uuid order by d.namespace_name || ':' || d.name) as dataset_uuids,
-            array_agg(d.namespace_name || ':' || d.name order by d.namespace_name || ':' || d.name) as dataset_keys
+            array_agg(d.uuid order by d.namespace_name, d.name) as uuids,
+            array_agg(d.namespace_name order by d.namespace_name, d.name) as namespaces,
+            array_agg(d.name order by d.namespace_name, d.name) as names
         from {{ source('lineage', 'lineage_run_inputs') }} x
         join {{ source('lineage', 'lineage_datasets') }} d on d.uuid = x.dataset_uuid
         where x.run_uuid = runs.run_uuid
     ) inputs on true
     left join lateral (
         select
-            array_agg(d.uuid order by d.namespace_name || ':' || d.name) as dataset_uuids,
-            array_agg(d.namespace_name || ':' || d.name order by d.namespace_name || ':' || d.name) as dataset_keys
+            array_agg(d.uuid order by d.namespace_name, d.name) as uuids,
+            array_agg(d.namespace_name order by d.namespace_name, d.name) as namespaces,
+            array_agg(d.name order by d.namespace_name, d.name) as names
         from {{ source('lineage', 'lineage_run_outputs') }} x
         join {{ source('lineage', 'lineage_datasets') }} d on d.uuid = x.dataset_uuid
         where x.run_uuid = runs.run_uuid

@@ -3,15 +3,20 @@
         materialized='partitioned_incremental',
         partition_by='run_date',
         unique_key='run_uuid',
+        pre_hook="select pg_advisory_xact_lock(hashtext('migrata.run_parent_lineage_denormalized'))",
         partition_indexes=[
             {'columns': ['run_uuid']},
             {'columns': ['parent_run_uuid']},
-            {'columns': ['parent_job_key', 'created_at']},
+            {'columns': ['parent_job_uuid', 'created_at']},
             {'columns': ['updated_at']},
         ],
     )
 }}
 {#
+  The pre-hook's lock makes one writer of these rows at a time (a dbt build, migrata's micro-batches;
+  a parallel backfill's ranges take it shared): the table has no unique index to stop two of them
+  from inserting the same run twice.
+
   One row per run that has a parent (OpenLineage parent run facet): the child run beside its parent
   run and parent job, so "child runs of this run/job" needs no join. The parent run may be unknown to
   the store (only named in the facet); its state then stays null. A row changes when the child or the
@@ -46,7 +51,6 @@ final as (
         jobs.job_uuid,
         jobs.namespace_name,
         jobs.job_name,
-        jobs.job_key,
         c.state,
         c.created_at,
         greatest(c.updated_at, parent.updated_at) as updated_at,
@@ -55,7 +59,7 @@ final as (
         c.parent_run_uuid,
         c.parent_job_namespace,
         c.parent_job_name,
-        c.parent_job_namespace || ':' || c.parent_job_name as parent_job_key,
+        c.parent_job_uuid,
         parent.state as parent_state,
         parent.started_at as parent_started_at,
         parent.ended_at as parent_ended_at,

@@ -8,7 +8,6 @@ renamed as (
         namespace_uuid,
         namespace_name,
         name as dataset_name,
-        namespace_name || ':' || name as dataset_key,
         facets as dataset_facets,
         created_at,
         updated_at

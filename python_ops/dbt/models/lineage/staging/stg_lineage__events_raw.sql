@@ -5,11 +5,14 @@ with source as (
 renamed as (
     select
         event_id,
+        event_kind,
         event_time,
         upper(event_type) as event_type,
         run_id,
         job_namespace,
         job_name,
+        dataset_namespace,
+        dataset_name,
         producer,
         received_at
     from source

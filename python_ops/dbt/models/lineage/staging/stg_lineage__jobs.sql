@@ -8,7 +8,6 @@ renamed as (
         namespace_uuid,
         namespace_name,
         name as job_name,
-        namespace_name || ':' || name as job_key,
         facets as job_facets,
         created_at,
         updated_at

@@ -14,10 +14,12 @@ renamed as (
         parent_run_uuid,
         parent_job_namespace,
         parent_job_name,
+        migrata_lineage_id('job', parent_job_namespace, parent_job_name) as parent_job_uuid,
         facets as run_facets,
         first_event_time as created_at,
         (first_event_time at time zone 'UTC')::date as run_date,
-        updated_at
+        updated_at,
+        changed_xid
     from source
 )
 
