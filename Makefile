@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME := $(CURDIR)/.migrata/dagster
 
-.PHONY: demo test dev lint bench clean
+.PHONY: demo test dev deploy deploy-down lint bench clean
 
 # The environment: created when missing, reinstalled only when the dependency files change.
 $(STAMP): pyproject.toml constraints.txt
@@ -25,6 +25,13 @@ test: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/python scripts/dev.py
 
+# Code server, webserver and daemon as three processes, Dagster's state on Postgres (docs/deploy.md).
+deploy: $(STAMP)
+	$(BIN)/python scripts/deploy_local.py up
+
+deploy-down: $(STAMP)
+	$(BIN)/python scripts/deploy_local.py down
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
@@ -32,5 +39,6 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 clean:
+	-$(BIN)/python scripts/deploy_local.py down
 	-$(BIN)/migrata engines down
 	rm -rf .migrata

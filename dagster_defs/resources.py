@@ -16,15 +16,19 @@ from dagster_defs.project import clickhouse_project, postgres_project
 from python_ops.db import connect
 from python_ops.dbt_project import dbt_env, dbt_executable
 from python_ops.engines import control
+from python_ops.engines.context import Engines
 from python_ops.settings import MigrataSettings, load_settings
 
 
 class MigrataResource(ConfigurableResource):
     """migrata's settings and engines for one run.
 
-    The embedded Postgres is started for the run if it is down and stopped afterwards (left alone if it
-    was already up, as under `make dev`). ClickHouse clients are opened per use and closed at once, so
-    dbt subprocesses can open chDB's directory.
+    Servers are the deployment's: with `MIGRATA_POSTGRES__DSN` (and a ClickHouse URL) the resource
+    starts, stops and prepares nothing (`migrata engines up` prepares ClickHouse once). With the
+    embedded Postgres a run holds a lease on it (`control.running`): it starts the server if it is down,
+    and the last run out stops it only if a run started it, never one started by `migrata engines up`
+    or `make dev`. ClickHouse clients are opened per use and closed at once, so dbt subprocesses and
+    other steps can open chDB's directory.
     """
 
     home: str | None = None
@@ -34,7 +38,7 @@ class MigrataResource(ConfigurableResource):
     @contextlib.contextmanager
     def yield_for_execution(self, context: InitResourceContext) -> Iterator[MigrataResource]:
         self._settings = load_settings(**({"home": self.home} if self.home else {}))
-        with control.running(self._settings):
+        with control.running(self._settings, prepare=False):
             os.environ.update(dbt_env(self._settings))  # read by profiles.yml in dbt subprocesses
             yield self
 
@@ -43,6 +47,11 @@ class MigrataResource(ConfigurableResource):
         if self._settings is None:
             self._settings = load_settings(**({"home": self.home} if self.home else {}))
         return self._settings
+
+    @property
+    def engines(self) -> Engines:
+        """What operations take first (`python_ops.engines.context.Engines`)."""
+        return Engines.from_settings(self.settings)
 
     @property
     def dsn(self) -> str:

@@ -1,7 +1,8 @@
 """Own the Dagster instance directory `make dev` and `make demo` use: `$DAGSTER_HOME` with migrata's
 instance settings (`dagster_defs/dagster.yaml`: the one-slot `chdb` pool, no telemetry) copied in.
 
-A deployment brings its own instance configuration; this is only for the local demo and UI.
+Its storage is SQLite, so the instance works before any engine is up. A deployment uses
+`dagster_defs/deploy/dagster.yaml` instead (storage on Postgres; docs/deploy.md).
 """
 
 from __future__ import annotations

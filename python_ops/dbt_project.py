@@ -36,6 +36,9 @@ def manifest_path(settings: MigrataSettings, target: str) -> Path:
     return target_path(settings, target) / "manifest.json"
 
 
+SSL_FILES = ("sslrootcert", "sslcert", "sslkey")  # DSN parameters dbt's Postgres profile takes too
+
+
 def dbt_env(settings: MigrataSettings) -> dict[str, str]:
     """The variables `profiles.yml` and dbt read, derived from migrata's settings."""
     env = {
@@ -55,6 +58,10 @@ def dbt_env(settings: MigrataSettings) -> dict[str, str]:
             "MIGRATA_DBT_PG_USER": str(parts.get("user") or "postgres"),
             "DBT_ENV_SECRET_MIGRATA_PG_PASSWORD": str(parts.get("password") or ""),
             "MIGRATA_DBT_PG_DBNAME": str(parts.get("dbname") or "postgres"),
+            # TLS as the DSN asks (dbt-postgres' own profile fields; libpq's default is `prefer`, and it
+            # ignores an empty file name). Always set: the Dagster resource exports these into its process.
+            "MIGRATA_DBT_PG_SSLMODE": str(parts.get("sslmode") or "prefer"),
+            **{f"MIGRATA_DBT_PG_{k.upper()}": str(parts.get(k) or "") for k in SSL_FILES},
         }
     else:
         env |= {

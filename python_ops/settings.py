@@ -26,11 +26,16 @@ class PostgresSettings(BaseModel):
     dsn: str | None = Field(
         default=None, description="libpq DSN/URI of an existing server; when set, nothing is started."
     )
+    read_dsn: str | None = Field(
+        default=None,
+        description="libpq DSN/URI of a read replica for read-heavy use (the lineage read API); "
+        "unset: reads go to `dsn`.",
+    )
     port: int = Field(default=DEFAULT_PG_PORT, ge=1, le=65535, description="TCP port of the embedded server.")
     database: str = Field(default="migrata", description="Database the embedded server creates and uses.")
     user: str = "postgres"
 
-    @field_validator("dsn")
+    @field_validator("dsn", "read_dsn")
     @classmethod
     def _dsn_parses(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -205,6 +210,30 @@ class MigrationsSettings(BaseModel):
     )
 
 
+class DagsterSettings(BaseModel):
+    """Dagster's own instance storage in a deployment (docs/deploy.md); read by its dagster.yaml."""
+
+    storage_dsn: str | None = Field(
+        default=None,
+        description="postgresql+psycopg2:// URL of the database holding Dagster's runs, event log and "
+        "schedules (dagster-postgres). Unset: SQLite under DAGSTER_HOME (make dev, make demo).",
+    )
+
+    @field_validator("storage_dsn")
+    @classmethod
+    def _storage_dsn_is_url(cls, value: str | None) -> str | None:
+        # dagster-postgres drives psycopg2 (its connect hook runs `with conn:`, which closes a psycopg 3
+        # connection), and SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3: name the driver.
+        if not value:
+            return None
+        if not value.startswith("postgresql+psycopg2://"):
+            raise ValueError(
+                "must be a postgresql+psycopg2:// URL (dagster-postgres needs the psycopg2 driver), "
+                "for example postgresql+psycopg2://dagster:secret@db.internal:5432/dagster?sslmode=require"
+            )
+        return value
+
+
 class MigrataSettings(BaseSettings):
     """All of migrata's settings."""
 
@@ -223,6 +252,7 @@ class MigrataSettings(BaseSettings):
     parquet: ParquetSettings = Field(default_factory=ParquetSettings)
     partitions: PartitionsSettings = Field(default_factory=PartitionsSettings)
     migrations: MigrationsSettings = Field(default_factory=MigrationsSettings)
+    dagster: DagsterSettings = Field(default_factory=DagsterSettings)
 
     @field_validator("home")
     @classmethod

@@ -1,0 +1,1 @@
+"""Benchmarks of the deployment: how long Dagster takes to serve migrata."""
