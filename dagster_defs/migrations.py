@@ -40,7 +40,8 @@ def migrations_upgrade(
         stop_before_downtime=True,
         on_progress=LogProgress(context.log),
         lock_timeout_s=settings.lock_timeout_s,
-        chunk_size=config.chunk_size or settings.chunk_size,
+        # None means "the setting"; any given value (0 included) is validated by migrate(), exit on error
+        chunk_size=config.chunk_size if config.chunk_size is not None else settings.chunk_size,
         heavy_threshold=config.heavy_threshold
         if config.heavy_threshold is not None
         else settings.heavy_threshold_rows,

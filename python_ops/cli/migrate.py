@@ -31,17 +31,22 @@ def _dsn(ctx: typer.Context) -> str:
     return postgres_dsn(state(ctx).settings)
 
 
-def _placeholders(settings: MigrataSettings, pairs: list[str]) -> dict[str, str]:
-    values = {
-        "chunk_size": str(settings.migrations.chunk_size),
-        "heavy_threshold": str(settings.migrations.heavy_threshold_rows),
-    }
+def _pairs(pairs: list[str]) -> dict[str, str]:
+    values = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise typer.BadParameter(f"{pair!r} is not k=v", param_hint="--set")
         values[key.strip()] = value.strip()
     return values
+
+
+def _placeholders(settings: MigrataSettings, pairs: list[str]) -> dict[str, str]:
+    """Settings' defaults overridden by `--set`; validated by the API before anything runs."""
+    return {
+        "chunk_size": str(settings.migrations.chunk_size),
+        "heavy_threshold": str(settings.migrations.heavy_threshold_rows),
+    } | _pairs(pairs)
 
 
 def _yn(value: bool | None) -> str:
@@ -278,19 +283,40 @@ def check(ctx: typer.Context) -> None:
         raise typer.Exit(1)
 
 
-@app.command("run-pending", epilog="Example: migrata migrate run-pending --set chunk_size=50000")
+@app.command(
+    "run-pending",
+    epilog="Example: migrata migrate run-pending --set chunk_size=50000 --max-rows-per-second 10000",
+)
 def run_pending(
     ctx: typer.Context,
     name: list[str] = typer.Option([], "--name", help="Only this data migration (repeatable)."),
     set_: list[str] = typer.Option([], "--set", help="chunk_size=N: rows per chunk."),
+    max_rows_per_second: float | None = typer.Option(
+        None, "--max-rows-per-second", help="Cap the rate (default: MIGRATA_MIGRATIONS__MAX_ROWS_PER_SECOND)."
+    ),
+    max_replication_lag: float | None = typer.Option(
+        None,
+        "--max-replication-lag",
+        help="Pause between chunks while a standby's replay lag exceeds this many seconds.",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would run; run nothing."),
 ) -> None:
-    """Run the heavy data migrations an automatic upgrade deferred; chunked, resumable, with progress."""
+    """Run the heavy data migrations an upgrade deferred: chunked, resumable, throttled, with an ETA."""
     from python_ops import migrations
     from python_ops.engines.control import postgres_dsn
+    from python_ops.migrations import params
 
     settings = state(ctx).settings
-    values = _placeholders(settings, set_)
+    given = params.validate(_pairs(set_), allowed=("chunk_size",))  # before anything is read or written
+    chunk_size = given.get("chunk_size", settings.migrations.chunk_size)
+    rate = max_rows_per_second if max_rows_per_second is not None else settings.migrations.max_rows_per_second
+    lag = (
+        max_replication_lag if max_replication_lag is not None else settings.migrations.max_replication_lag_s
+    )
+    if rate is not None:
+        params.parse("max_rows_per_second", rate)
+    if lag is not None:
+        params.parse("max_replication_lag_s", lag)
     dsn = postgres_dsn(settings)
     if dry_run:
         todo = [d for d in migrations.status(dsn).data_migrations if d["status"] != "done"]
@@ -307,7 +333,12 @@ def run_pending(
         return
     with progress(state(ctx).quiet) as on_progress:
         reports = migrations.run_pending(
-            dsn, chunk_size=int(values["chunk_size"]), names=name, on_progress=on_progress
+            dsn,
+            chunk_size=chunk_size,
+            names=name,
+            on_progress=on_progress,
+            max_rows_per_second=rate,
+            max_replication_lag_s=lag,
         )
     if state(ctx).json:
         print_json([r.as_dict() for r in reports])

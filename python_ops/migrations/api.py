@@ -14,7 +14,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from python_ops.db import connect
 from python_ops.errors import ConfigError, PreconditionError
-from python_ops.migrations import drift
+from python_ops.migrations import drift, params
 from python_ops.migrations import pending as pending_store
 from python_ops.migrations.apply import run_steps
 from python_ops.migrations.config import alembic_config
@@ -142,7 +142,7 @@ def migrate(
     scratch never needs downtime. `stop_before_downtime` runs the online-safe revisions up to the first
     one needing downtime instead of refusing (what Dagster does unattended).
     """
-    values = {k: str(v) for k, v in placeholders.items()}
+    values = {k: str(v) for k, v in params.validate(placeholders).items()}  # before any lock or write
     graph = load_graph()
     dsn = resolve_uri(repository_uri)
     with migration_lock(dsn, timeout_s=lock_timeout_s), connect(dsn, autocommit=True) as conn:
@@ -174,7 +174,7 @@ def downgrade(
     **placeholders: object,
 ) -> MigrationResult:
     """Downgrade to `target` (`COMPONENT@base`, `COMPONENT@REV`, or a relative `COMPONENT@-1`)."""
-    values = {k: str(v) for k, v in placeholders.items()}
+    values = {k: str(v) for k, v in params.validate(placeholders).items()}
     graph = load_graph()
     dsn = resolve_uri(repository_uri)
     with migration_lock(dsn, timeout_s=lock_timeout_s), connect(dsn, autocommit=True) as conn:

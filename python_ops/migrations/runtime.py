@@ -44,10 +44,21 @@ def placeholder(name: str, default: Any = None) -> Any:
     value = placeholders().get(name)
     if value is None:
         return default
+    from python_ops.migrations import params
+
+    if name in params.RULES:  # migrata's own: the same parse and bounds as at the entry points
+        return params.parse(name, value)
     if isinstance(default, bool):
         return value.lower() in ("1", "true", "yes", "on")
     if isinstance(default, int):
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:
+            from python_ops.errors import ConfigError
+
+            raise ConfigError(
+                f"placeholder {name}={value!r} is not an integer", hint=f"pass e.g. --set {name}={default}"
+            ) from None
     return value
 
 

@@ -161,3 +161,48 @@ def test_committed_migration_docs_are_up_to_date() -> None:
     """docs/migrations.md is generated; a revision added without regenerating it fails here."""
     result = CliRunner().invoke(app, ["migrate", "docs", "--check"])
     assert result.exit_code == 0, "run `migrata migrate docs` and commit docs/migrations.md"
+
+
+def _deferred_demoplug(dsn: str) -> None:
+    """demoplug at 0002 with its data migration recorded as pending over 10 rows."""
+    assert _migrate("upgrade", "demoplug@demoplug_0001").exit_code == 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO demoplug_items (id, v) SELECT g, g FROM generate_series(1, 10) g")
+    assert _migrate("upgrade", "demoplug@demoplug_0002", "--set", "heavy_threshold=5").exit_code == 0
+
+
+def _pending_state(dsn: str) -> tuple:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT p.status, p.started_at IS NULL,"
+            " (SELECT count(*) FROM demoplug_items WHERE doubled IS NULL)"
+            " FROM migrata_pending_migrations p WHERE p.name = 'demoplug_double'"
+        ).fetchone()
+
+
+@pytest.mark.parametrize("value", ["0", "x", "-5", "1.5", ""])
+def test_run_pending_refuses_a_bad_chunk_size_before_writing_anything(cli_dsn: str, value: str) -> None:
+    """Issue 17 items 1-2: 0 is not the default, `x` is not a traceback; the record stays pending."""
+    _deferred_demoplug(cli_dsn)
+    before = _pending_state(cli_dsn)
+    assert before == ("pending", True, 10)
+    result = _migrate("run-pending", "--set", f"chunk_size={value}")
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[0].startswith("error: placeholder chunk_size") and repr(value) in lines[0], lines
+    assert "--set chunk_size=" in result.stderr and "--chunk-size" not in result.stderr
+    assert "Traceback" not in result.output and len(lines) == 2  # the error and its hint
+    assert _pending_state(cli_dsn) == before  # not marked running, nothing migrated
+
+
+@pytest.mark.parametrize(
+    ("pair", "name"), [("chunk_size=0", "chunk_size"), ("heavy_threshold=-1", "heavy_threshold"),
+                       ("heavy=sometimes", "heavy")]
+)  # fmt: skip
+def test_upgrade_refuses_a_bad_placeholder_before_applying_anything(
+    cli_dsn: str, pair: str, name: str
+) -> None:
+    result = _migrate("upgrade", "demoplug", "--set", pair)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: placeholder {name}") and "Traceback" not in result.output
+    assert _status(cli_dsn)["demoplug"]["current"] is None  # not even demoplug_0001 ran
