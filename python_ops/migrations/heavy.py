@@ -29,7 +29,14 @@ from collections.abc import Sequence
 from python_ops.db import connect
 from python_ops.errors import ConfigError, MigrataError, VerificationError
 from python_ops.migrations import params, pending
-from python_ops.migrations.runtime import attribute, in_migration, placeholder, repository_dsn
+from python_ops.migrations.runtime import (
+    attribute,
+    in_migration,
+    note,
+    placeholder,
+    rendering,
+    repository_dsn,
+)
 from python_ops.migrations.throttle import Pause, Throttle, replication_lag
 from python_ops.runner import ProgressCallback, Report
 
@@ -72,6 +79,9 @@ def data_migration(name: str, *, estimate: str, run: str) -> None:
     mode = placeholder("heavy", "auto")
     estimate_fn, run_fn = pending.resolve(estimate), pending.resolve(run)  # both, before anything commits
     revision = _calling_revision()
+    if rendering():  # `migrate lint`: the chunks run on their own connection, outside the revision
+        note(f"data migration {name}: chunked by the runner outside the revision's transaction ({run})")
+        return
     dsn = repository_dsn()
 
     with op.get_context().autocommit_block():
