@@ -1,7 +1,8 @@
 """Own migrata's schema migrations: one Alembic version tree per component, plugins, heavy data migrations.
 
-`migrate(repository_uri, target)` is the one entry point the CLI, Dagster and tests use; revisions call
-`placeholders()` and `data_migration(...)`.
+`migrate(repository_uri, target)` is the one entry point the CLI, Dagster and tests use; `lint(...)`
+proves the revisions' declarations; revisions call `placeholders()`, `data_migration(...)` and the
+lock-safe helpers of `python_ops.migrations.ddl`.
 """
 
 from python_ops.migrations.api import (
@@ -10,6 +11,7 @@ from python_ops.migrations.api import (
     current,
     downgrade,
     history,
+    lint,
     migrate,
     plan_downgrade,
     plan_upgrade,
@@ -28,6 +30,7 @@ __all__ = [
     "downgrade",
     "forget_data_migration",
     "history",
+    "lint",
     "migrate",
     "placeholder",
     "placeholders",

@@ -6,7 +6,8 @@ Dagster and tests all call these functions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import psycopg
@@ -20,9 +21,11 @@ from python_ops.migrations.apply import run_steps
 from python_ops.migrations.config import alembic_config
 from python_ops.migrations.drift import DriftReport
 from python_ops.migrations.graph import Graph, load_graph
+from python_ops.migrations.linter import DEFAULT_BIG_TABLE_ROWS, lint_revisions, select
 from python_ops.migrations.lock import DEFAULT_TIMEOUT_S, migration_lock
 from python_ops.migrations.models import (
     ComponentStatus,
+    LintReport,
     MigrationPlan,
     MigrationResult,
     RevisionInfo,
@@ -100,11 +103,48 @@ def status(repository_uri: str) -> StatusReport:
     return StatusReport(rows, data)
 
 
-def plan_upgrade(repository_uri: str, target: str = "heads") -> MigrationPlan:
-    """What `migrate(repository_uri, target)` would run, in order, with declarations and estimates."""
+def plan_upgrade(
+    repository_uri: str,
+    target: str = "heads",
+    *,
+    lint: bool = False,
+    big_table_rows: int = DEFAULT_BIG_TABLE_ROWS,
+) -> MigrationPlan:
+    """What `migrate(repository_uri, target)` would run, in order, with declarations and estimates.
+
+    With `lint`, each step carries its live lint verdict and estimated lock time (`migrate lint --live`).
+    """
     with _session(repository_uri) as (_dsn, graph, conn):
         planned, _ = plan(graph, read_heads(conn), target, "upgrade", conn)
+        if lint and planned.steps:
+            report = lint_revisions(
+                graph, [s.info.revision for s in planned.steps], conn, big_table_rows=big_table_rows
+            )
+            verdicts = report.by_revision()
+            planned.steps = [dataclasses.replace(s, lint=verdicts[s.info.revision]) for s in planned.steps]
         return planned
+
+
+def lint(
+    repository_uri: str | None = None,
+    targets: Sequence[str] = (),
+    *,
+    big_table_rows: int = DEFAULT_BIG_TABLE_ROWS,
+) -> LintReport:
+    """Lint revisions (all, or `targets`: components or revisions); live when given a repository URI.
+
+    A revision fails when its SQL contradicts its declarations (`python_ops.migrations.linter`).
+    """
+    if big_table_rows < 1:
+        raise ConfigError(
+            f"big_table_rows={big_table_rows} is not >= 1", hint="pass a row count, e.g. 100000"
+        )
+    graph = load_graph()
+    revisions = select(graph, targets)
+    if repository_uri is None:
+        return lint_revisions(graph, revisions, None, big_table_rows=big_table_rows)
+    with connect(resolve_uri(repository_uri), autocommit=True) as conn:
+        return lint_revisions(graph, revisions, conn, big_table_rows=big_table_rows)
 
 
 def plan_downgrade(repository_uri: str, target: str) -> MigrationPlan:

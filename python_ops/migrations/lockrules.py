@@ -45,7 +45,7 @@ class Lock(IntEnum):
 
     @property
     def blocks(self) -> str:
-        return "reads and writes" if self.blocks_reads else "writes" if self.blocks_writes else "nothing"
+        return "reads and writes" if self.blocks_reads else "writes" if self.blocks_writes else "neither"
 
 
 Work = Literal["none", "scan", "rewrite", "index"]

@@ -52,12 +52,20 @@ class PlannedStep:
     direction: Direction
     info: RevisionInfo
     fresh_component: bool = False  # the component is not installed yet: nobody uses its tables
+    lint: RevisionLint | None = None  # `migrate lint --live` of the revision, when the plan asked for it
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self.info)
         data["direction"] = self.direction
         data["fresh_component"] = self.fresh_component
         data["safety"] = self.info.safety
+        if self.lint is not None:
+            data["lint"] = {
+                "verdict": self.lint.verdict,
+                "lock_estimate_s": self.lint.lock_estimate_s,
+                "lock_on": self.lint.lock_on,
+                "failures": [f.message for f in self.lint.of_level("fail")],
+            }
         return data
 
 

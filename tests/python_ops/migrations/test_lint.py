@@ -18,7 +18,7 @@ from migrata_lint_fixtures import EXPECTED, TWINS
 
 from python_ops import migrations
 from python_ops.errors import ConfigError, MigrataError
-from python_ops.migrations.lint import lint
+from python_ops.migrations import lint
 
 ROWS = 2_000
 

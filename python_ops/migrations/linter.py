@@ -24,7 +24,6 @@ from collections.abc import Sequence
 
 import psycopg
 
-from python_ops.db import connect
 from python_ops.errors import ConfigError
 from python_ops.migrations import squawk, suppressions
 from python_ops.migrations.analyze import NOT_VOLATILE, VOLATILE, Action, Statement, analyze
@@ -57,28 +56,10 @@ _WORK_RULE = {
 _MAYBE_BINARY = ("text", "varchar", "character varying", "numeric", "decimal")
 
 
-def lint(
-    repository_uri: str | None = None,
-    targets: Sequence[str] = (),
-    *,
-    big_table_rows: int = DEFAULT_BIG_TABLE_ROWS,
-) -> LintReport:
-    """Lint the revisions of `targets` (components or revisions; all when empty).
-
-    With a repository URI (`--live`), sizes and catalog facts come from that database.
-    """
-    if big_table_rows < 1:
-        raise ConfigError(
-            f"big_table_rows={big_table_rows} is not >= 1", hint="pass a row count, e.g. 100000"
-        )
+def render_sql(targets: Sequence[str] = ()) -> list[Rendered]:
+    """The SQL each revision of `targets` runs, as lint reads it (`migrate lint --sql`)."""
     graph = load_graph()
-    revisions = select(graph, targets)
-    if repository_uri is None:
-        return lint_revisions(graph, revisions, None, big_table_rows=big_table_rows)
-    from python_ops.migrations.api import resolve_uri
-
-    with connect(resolve_uri(repository_uri), autocommit=True) as conn:
-        return lint_revisions(graph, revisions, conn, big_table_rows=big_table_rows)
+    return render(graph, select(graph, targets))
 
 
 def select(graph: Graph, targets: Sequence[str]) -> list[str]:
@@ -89,8 +70,13 @@ def select(graph: Graph, targets: Sequence[str]) -> list[str]:
     for target in targets:
         if target in graph.dirs:
             chosen += [r.revision for r in graph.component_revisions(target)]
+        elif target in graph.revisions:
+            chosen.append(target)
         else:
-            chosen.append(graph.require_revision(target).revision)
+            raise ConfigError(
+                f"unknown component or revision {target!r}",
+                hint=f"known components: {', '.join(graph.components)} (see `migrata migrate history`)",
+            )
     return list(dict.fromkeys(chosen))
 
 
@@ -273,7 +259,8 @@ class _Judge:
             facts.append("size unknown offline: `migrate lint --live` measures it")
         if seconds is not None and lock.blocks_writes:
             facts.append(f"blocks {lock.blocks} ~{_seconds(seconds)}")
-        detail = f" ({action.detail})" if action.detail and rule_id != "missing-lock-timeout" else ""
+        # which part of a many-part statement (one ALTER TABLE, several subcommands) it is
+        detail = f" ({action.detail})" if action.detail and len(st.actions) > 1 else ""
         if rule_id == "missing-lock-timeout":
             facts.append(f"takes {lock.label}")
         if rule_id == "breaks-old-code" and self.facts is not None and action.column:
