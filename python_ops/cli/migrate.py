@@ -27,9 +27,8 @@ DOCS_PATH = Path("docs/migrations.md")
 
 
 def _dsn(ctx: typer.Context) -> str:
-    from python_ops.engines.control import postgres_dsn
-
-    return postgres_dsn(state(ctx).settings)
+    """The repository: the CLI's engines (built from settings; nothing started, ClickHouse not loaded)."""
+    return state(ctx).engines.postgres_dsn
 
 
 def _pairs(pairs: list[str]) -> dict[str, str]:
@@ -186,12 +185,11 @@ def upgrade(
 ) -> None:
     """Upgrade components to TARGET (default: every component's head)."""
     from python_ops import migrations
-    from python_ops.engines.control import postgres_dsn
 
     settings = state(ctx).settings
     with progress(state(ctx).quiet) as on_progress:
         result = migrations.migrate(
-            postgres_dsn(settings),
+            _dsn(ctx),
             target,
             allow_downtime=allow_downtime,
             dry_run=dry_run,
@@ -211,12 +209,11 @@ def downgrade(
 ) -> None:
     """Downgrade a component to TARGET (the inverse of upgrade)."""
     from python_ops import migrations
-    from python_ops.engines.control import postgres_dsn
 
     settings = state(ctx).settings
     with progress(state(ctx).quiet) as on_progress:
         result = migrations.downgrade(
-            postgres_dsn(settings),
+            _dsn(ctx),
             target,
             dry_run=dry_run,
             on_progress=on_progress,
@@ -234,11 +231,10 @@ def stamp(
 ) -> None:
     """Record TARGET as current without running migrations (for a schema made by other means)."""
     from python_ops import migrations
-    from python_ops.engines.control import postgres_dsn
 
     settings = state(ctx).settings
     current = migrations.stamp(
-        postgres_dsn(settings), target, dry_run=dry_run, lock_timeout_s=settings.migrations.lock_timeout_s
+        _dsn(ctx), target, dry_run=dry_run, lock_timeout_s=settings.migrations.lock_timeout_s
     )
     if state(ctx).json:
         print_json(current)
@@ -292,10 +288,9 @@ def new(
 def check(ctx: typer.Context) -> None:
     """Compare each component's live schema with what its revisions create; exit 1 on drift."""
     from python_ops import migrations
-    from python_ops.engines.control import postgres_dsn
 
     settings = state(ctx).settings
-    report = migrations.check(postgres_dsn(settings), admin_dsn=settings.migrations.scratch_admin_dsn)
+    report = migrations.check(_dsn(ctx), admin_dsn=settings.migrations.scratch_admin_dsn)
     if state(ctx).json:
         print_json(report.as_dict())
     else:
@@ -333,7 +328,6 @@ def run_pending(
 ) -> None:
     """Run the heavy data migrations an upgrade deferred: chunked, resumable, throttled, with an ETA."""
     from python_ops import migrations
-    from python_ops.engines.control import postgres_dsn
     from python_ops.migrations import params
 
     settings = state(ctx).settings
@@ -347,7 +341,7 @@ def run_pending(
         params.parse("max_rows_per_second", rate)
     if lag is not None:
         params.parse("max_replication_lag_s", lag)
-    dsn = postgres_dsn(settings)
+    dsn = _dsn(ctx)
     if dry_run:
         todo = [d for d in migrations.status(dsn).data_migrations if d["status"] != "done"]
         todo = [d for d in todo if not name or d["name"] in name]
@@ -398,7 +392,6 @@ def lint(
 ) -> None:
     """Check each revision's declarations against its SQL and Postgres' lock rules; exit 1 on a failure."""
     from python_ops import migrations
-    from python_ops.engines.control import postgres_dsn
     from python_ops.migrations.linter import render_sql
 
     settings = state(ctx).settings
@@ -409,7 +402,7 @@ def lint(
                 sys.stdout.write(f"-- not rendered further: {rendered.opaque}\n\n")
         return
     rows = big_table_rows if big_table_rows is not None else settings.migrations.lint_big_table_rows
-    report = migrations.lint(postgres_dsn(settings) if live else None, targets or (), big_table_rows=rows)
+    report = migrations.lint(_dsn(ctx) if live else None, targets or (), big_table_rows=rows)
     for unused in report.unused_suppressions:
         err.print(f"[yellow]warning:[/yellow] suppression matched nothing: {escape(unused)}")
     if state(ctx).json:
@@ -455,7 +448,7 @@ def _print_lint(report: LintReport, *, advice: bool) -> None:
 def _lock(seconds: float | None, on: str | None) -> str:
     if seconds is None:
         return "-"
-    shown = f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+    shown = "< 1 ms" if seconds < 0.001 else f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
     return f"{shown} ({on})" if on else shown
 
 

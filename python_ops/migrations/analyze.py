@@ -50,6 +50,7 @@ class Action:
     held_before: Lock | None = None  # the strongest lock this transaction already held on the table
     breaks_old_code: bool = False  # renames or drops something the running code may use
     mode: Lock | None = None  # LOCK TABLE names its lock mode itself
+    keys: tuple[str, ...] = ()  # CREATE INDEX: its key columns ("" for an expression)
 
     def own_lock(self, ddl: str | None = None) -> Lock:
         """The lock this statement itself requests (for `ddl`, when the verdict refined the kind)."""
@@ -197,7 +198,10 @@ def _read(node: object, st: Statement, state: _State) -> None:
     elif isinstance(node, ast.IndexStmt):
         st.kind, st.concurrent = "CREATE INDEX", bool(node.concurrent)
         ddl = "CREATE INDEX CONCURRENTLY" if node.concurrent else "CREATE INDEX"
-        st.actions.append(Action(_name(node.relation), ddl, f"index {node.idxname or '(unnamed)'}"))
+        keys = tuple(str(p.name) if p.name else "" for p in node.indexParams or ())  # "" = an expression
+        st.actions.append(
+            Action(_name(node.relation), ddl, f"index {node.idxname or '(unnamed)'}", keys=keys)
+        )
     elif isinstance(node, ast.ReindexStmt):
         concurrent = any(p.defname == "concurrently" for p in node.params or ())
         st.kind, st.concurrent = "REINDEX", concurrent

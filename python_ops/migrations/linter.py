@@ -179,7 +179,8 @@ class _Judge:
         lock, work = action.lock(ddl), DDL[ddl].work
         seconds = None
         if size is not None and work != "none" and self.facts is not None:
-            seconds = self.facts.rates().seconds(work, size)  # type: ignore[arg-type]
+            text_key = work == "index" and self.facts.text_key(size.name, action.keys)
+            seconds = self.facts.rates().seconds(work, size, text_key=text_key)  # type: ignore[arg-type]
             self.durations[st.index] = self.durations.get(st.index, 0.0) + seconds
         if size is not None and lock.blocks_writes:
             self.blocking.append((st, dataclasses.replace(action, ddl=ddl), size))
