@@ -79,9 +79,9 @@ def _print_plan(planned: MigrationPlan) -> None:
     )  # fmt: skip
     for step in planned.steps:
         for finding in step.lint.of_level("fail", "warn") if step.lint else ():
-            out.print(
-                escape(f"{finding.level.upper()} {step.info.revision}: {finding.message}"), soft_wrap=True
-            )
+            squawk = f" [squawk: {', '.join(finding.squawk)}]" if finding.squawk else ""
+            line = f"{finding.level.upper()} {step.info.revision}: {finding.message}{squawk}"
+            out.print(escape(line), soft_wrap=True)
     downtime = len(planned.needs_downtime)
     failing = sum(1 for s in planned.steps if s.lint and s.lint.verdict == "fail")
     out.print(

@@ -15,7 +15,7 @@ import pytest
 from python_ops import migrations
 from python_ops.errors import ConfigError
 from python_ops.migrations.throttle import Pause, Throttle, replication_lag
-from python_ops.runner import Progress
+from python_ops.runner import LogProgress, Progress
 
 
 def _deferred(dsn: str, conn: psycopg.Connection, rows: int) -> None:
@@ -46,6 +46,18 @@ def test_rate_cap_paces_the_batches_and_progress_carries_rate_and_eta(demoplug, 
     assert runs[-1].eta_s == 0 and runs[0].eta_s is not None and runs[0].eta_s > 0
     assert runs[-1].rate is not None and runs[-1].rate <= 300 / 0.28  # paced, not free-running
     assert "rows/s, ETA" in runs[3].pace()
+
+    class Lines:
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def info(self, message: str) -> None:
+            self.lines.append(message)
+
+    log = Lines()
+    LogProgress(log, every_s=0)(runs[3])  # the log line Dagster and non-TTY runs show
+    assert log.lines[0].startswith("demoplug_double: batch 4, 80/300 rows (27%), ")
+    assert log.lines[0].endswith(runs[3].pace()) and ", ETA 0:0" in log.lines[0]
 
 
 def test_pause_while_the_signal_is_high_then_resume(demoplug, dsn, conn, caplog):
