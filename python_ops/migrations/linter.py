@@ -124,7 +124,8 @@ def lint_revisions(
         for key, s in registry.items()
         if key not in used and s.revision in revisions
     ]
-    rates = facts.rates().as_dict() if facts is not None and facts.measured else None
+    measured = facts.rates() if facts is not None and facts.measured else None
+    rates = measured.as_dict() if measured is not None else None
     return LintReport(results, conn is not None, big_table_rows, rates, unused, time.monotonic() - started)
 
 
@@ -179,9 +180,11 @@ class _Judge:
         lock, work = action.lock(ddl), DDL[ddl].work
         seconds = None
         if size is not None and work != "none" and self.facts is not None:
-            text_key = work == "index" and self.facts.text_key(size.name, action.keys)
-            seconds = self.facts.rates().seconds(work, size, text_key=text_key)  # type: ignore[arg-type]
-            self.durations[st.index] = self.durations.get(st.index, 0.0) + seconds
+            rates = self.facts.rates()
+            if rates is not None:
+                text_key = work == "index" and self.facts.text_key(size.name, action.keys)
+                seconds = rates.seconds(work, size, text_key=text_key)  # type: ignore[arg-type]
+                self.durations[st.index] = self.durations.get(st.index, 0.0) + seconds
         if size is not None and lock.blocks_writes:
             self.blocking.append((st, dataclasses.replace(action, ddl=ddl), size))
         out = []
@@ -315,6 +318,8 @@ class _Judge:
 
     def lock_estimate(self, statements: list[Statement]) -> tuple[float | None, str | None]:
         """The longest a lock blocking writes is held: from its statement to its transaction's end."""
+        if self.facts is not None and self.facts.measured and self.facts.rates() is None:
+            return None, None  # the rates could not be measured here: no estimate rather than a wrong one
         best: tuple[float, str] | None = None
         for st, action, size in self.blocking:
             held = sum(

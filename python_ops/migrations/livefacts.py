@@ -18,7 +18,7 @@ import psycopg
 CALIBRATION_ROWS = 100_000
 _EXACT_COUNT_TIMEOUT = "3s"
 _VARCHAR, _NUMERIC = 1043, 1700
-_RATES: dict[tuple[str, str, str], Rates] = {}
+_RATES: dict[tuple[str, str, str], Rates | None] = {}
 
 
 @dataclass(frozen=True)
@@ -240,15 +240,17 @@ class LiveFacts:
         info = self.conn.info
         return (info.host, str(info.port), info.dbname) in _RATES
 
-    def rates(self) -> Rates:
-        """This server's scan, rewrite and index-build rates (measured once per server and process)."""
+    def rates(self) -> Rates | None:
+        """This server's scan, write and index-build rates (measured once per server and process).
+
+        None where no scratch table can be created (then lint gives no time estimates)."""
         info = self.conn.info
         key = (info.host, str(info.port), info.dbname)
         if key not in _RATES:
             _RATES[key] = self._measure()
         return _RATES[key]
 
-    def _measure(self) -> Rates:
+    def _measure(self) -> Rates | None:
         """Write, scan and index a scratch table (rolled back): a real table where the role may create
         one, as a rewrite would write it (WAL included); a temporary one otherwise."""
         conn = self.conn
@@ -256,9 +258,9 @@ class LiveFacts:
             try:
                 with conn.transaction(force_rollback=True):
                     return self._measure_in(kind)
-            except psycopg.errors.InsufficientPrivilege:
-                continue
-        raise psycopg.errors.InsufficientPrivilege("cannot create a scratch table to measure rates")
+            except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction):
+                continue  # no CREATE on the schema, or a read-only server (a standby): no estimates
+        return None
 
     def _measure_in(self, kind: str) -> Rates:
         conn, n = self.conn, CALIBRATION_ROWS

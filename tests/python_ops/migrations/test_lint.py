@@ -252,3 +252,23 @@ def test_the_projects_own_revisions_and_plugins_pass_lint(demoplug: Path) -> Non
         "index-not-concurrent",
         "missing-lock-timeout",
     }
+
+
+def test_a_role_that_cannot_create_a_scratch_table_gets_the_verdicts_without_estimates(
+    live: str, conn: psycopg.Connection
+) -> None:
+    role = f"lint_reader_{conn.info.dbname}"
+    database = conn.info.dbname
+    conn.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        conn.execute(f"REVOKE TEMP ON DATABASE {database} FROM PUBLIC")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+        reader = psycopg.conninfo.make_conninfo(live, user=role)
+        report = lint(reader, ["linthaz"], big_table_rows=1_000)
+        for revision, rule in EXPECTED.items():
+            assert _failing(report, revision) == {rule}
+        assert report.rates is None and report.by_revision()["linthaz_0005"].lock_estimate_s is None
+        assert f"{ROWS:,} rows" in report.by_revision()["linthaz_0002"].of_level("fail")[0].message
+    finally:
+        conn.execute(f"DROP OWNED BY {role}")
+        conn.execute(f"DROP ROLE {role}")
