@@ -296,3 +296,20 @@ def test_new_writes_a_lock_safe_revision_that_passes_lint_runs_and_reverses(
 
     bad = _migrate("new", "authored", "x", "--create-index", "no parens")
     assert bad.exit_code == 2 and "--create-index 'no parens' is not of the form" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-rows-per-second", "0"], "placeholder max_rows_per_second='0.0' is not a number > 0"),
+        (["--max-replication-lag", "-1"], "placeholder max_replication_lag_s='-1.0' is not a number > 0"),
+        (["--set", "heavy=now"], "placeholder 'heavy' means nothing here"),
+    ],
+)
+def test_run_pending_refuses_bad_throttle_options_before_writing(
+    cli_dsn: str, args: list[str], message: str
+) -> None:
+    _deferred_demoplug(cli_dsn)
+    result = _migrate("run-pending", *args)
+    assert result.exit_code == 2 and result.stderr.startswith(f"error: {message}"), result.output
+    assert _pending_state(cli_dsn) == ("pending", True, 10)
