@@ -7,11 +7,10 @@ Dagster and tests all call these functions.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 
 from python_ops.db import connect
 from python_ops.errors import ConfigError, PreconditionError
@@ -21,11 +20,10 @@ from python_ops.migrations.apply import run_steps
 from python_ops.migrations.config import alembic_config
 from python_ops.migrations.drift import DriftReport
 from python_ops.migrations.graph import Graph, load_graph
-from python_ops.migrations.linter import DEFAULT_BIG_TABLE_ROWS, lint_revisions, select
+from python_ops.migrations.linter import DEFAULT_BIG_TABLE_ROWS, lint_revisions
 from python_ops.migrations.lock import DEFAULT_TIMEOUT_S, migration_lock
 from python_ops.migrations.models import (
     ComponentStatus,
-    LintReport,
     MigrationPlan,
     MigrationResult,
     RevisionInfo,
@@ -38,25 +36,8 @@ from python_ops.migrations.plan import (
     plan,
     read_heads,
 )
+from python_ops.migrations.uri import resolve_uri
 from python_ops.runner import ProgressCallback
-
-
-def resolve_uri(repository_uri: str) -> str:
-    """Map `embedded` to the embedded server's DSN; any other value is a DSN already."""
-    if not repository_uri:
-        raise ConfigError("no repository URI given", hint="pass a Postgres DSN or 'embedded'")
-    if repository_uri == "embedded":
-        from python_ops.engines.control import postgres_dsn
-        from python_ops.settings import load_settings
-
-        return postgres_dsn(load_settings())
-    try:
-        conninfo_to_dict(repository_uri)
-    except psycopg.Error as exc:
-        raise ConfigError(
-            f"cannot parse the repository URI: {str(exc).strip()}", hint="use a Postgres DSN or 'embedded'"
-        ) from None
-    return repository_uri
 
 
 @contextmanager
@@ -123,28 +104,6 @@ def plan_upgrade(
             verdicts = report.by_revision()
             planned.steps = [dataclasses.replace(s, lint=verdicts[s.info.revision]) for s in planned.steps]
         return planned
-
-
-def lint(
-    repository_uri: str | None = None,
-    targets: Sequence[str] = (),
-    *,
-    big_table_rows: int = DEFAULT_BIG_TABLE_ROWS,
-) -> LintReport:
-    """Lint revisions (all, or `targets`: components or revisions); live when given a repository URI.
-
-    A revision fails when its SQL contradicts its declarations (`python_ops.migrations.linter`).
-    """
-    if big_table_rows < 1:
-        raise ConfigError(
-            f"big_table_rows={big_table_rows} is not >= 1", hint="pass a row count, e.g. 100000"
-        )
-    graph = load_graph()
-    revisions = select(graph, targets)
-    if repository_uri is None:
-        return lint_revisions(graph, revisions, None, big_table_rows=big_table_rows)
-    with connect(resolve_uri(repository_uri), autocommit=True) as conn:
-        return lint_revisions(graph, revisions, conn, big_table_rows=big_table_rows)
 
 
 def plan_downgrade(repository_uri: str, target: str) -> MigrationPlan:

@@ -25,6 +25,7 @@ import contextlib
 import inspect
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from python_ops.db import connect
 from python_ops.errors import ConfigError, MigrataError, VerificationError
@@ -38,7 +39,11 @@ from python_ops.migrations.runtime import (
     repository_dsn,
 )
 from python_ops.migrations.throttle import Pause, Throttle, replication_lag
-from python_ops.runner import ProgressCallback, Report
+from python_ops.migrations.uri import resolve_uri
+from python_ops.runner.models import Report
+
+if TYPE_CHECKING:
+    from python_ops.runner import ProgressCallback
 
 log = logging.getLogger("migrata.migrations")
 
@@ -168,7 +173,6 @@ def run_pending(
     lags further behind (`pause` takes any other signal). Every value is checked before anything is
     written: a bad one is a ConfigError and no record changes.
     """
-    from python_ops.migrations.api import resolve_uri
     from python_ops.migrations.lock import migration_lock
 
     chunk = params.parse("chunk_size", chunk_size) if chunk_size is not None else _defaults()[1]

@@ -21,18 +21,21 @@ import bisect
 import dataclasses
 import time
 from collections.abc import Sequence
-
-import psycopg
+from typing import TYPE_CHECKING
 
 from python_ops.errors import ConfigError
 from python_ops.migrations import squawk, suppressions
 from python_ops.migrations.analyze import NOT_VOLATILE, VOLATILE, Action, Statement, analyze
 from python_ops.migrations.graph import Graph, load_graph
-from python_ops.migrations.livefacts import LiveFacts, TableSize
 from python_ops.migrations.lockrules import DDL, RULES, Lock, rule_for_squawk, squawk_link
 from python_ops.migrations.models import Finding, Level, LintReport, RevisionInfo, RevisionLint
 from python_ops.migrations.plan import applied_revisions, read_heads
 from python_ops.migrations.render import Rendered, render
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from python_ops.migrations.livefacts import LiveFacts, TableSize
 
 DEFAULT_BIG_TABLE_ROWS = 100_000
 
@@ -54,6 +57,31 @@ _WORK_RULE = {
     "VACUUM FULL / CLUSTER": "table-rewrite",
 }
 _MAYBE_BINARY = ("text", "varchar", "character varying", "numeric", "decimal")
+
+
+def lint(
+    repository_uri: str | None = None,
+    targets: Sequence[str] = (),
+    *,
+    big_table_rows: int = DEFAULT_BIG_TABLE_ROWS,
+) -> LintReport:
+    """Lint revisions (all, or `targets`: components or revisions); live when given a repository URI.
+
+    A revision fails when its SQL contradicts its declarations (see the module's docstring).
+    """
+    if big_table_rows < 1:
+        raise ConfigError(
+            f"big_table_rows={big_table_rows} is not >= 1", hint="pass a row count, e.g. 100000"
+        )
+    graph = load_graph()
+    revisions = select(graph, targets)
+    if repository_uri is None:
+        return lint_revisions(graph, revisions, None, big_table_rows=big_table_rows)
+    from python_ops.db import connect
+    from python_ops.migrations.uri import resolve_uri
+
+    with connect(resolve_uri(repository_uri), autocommit=True) as conn:
+        return lint_revisions(graph, revisions, conn, big_table_rows=big_table_rows)
 
 
 def render_sql(targets: Sequence[str] = ()) -> list[Rendered]:
@@ -89,7 +117,11 @@ def lint_revisions(
 ) -> LintReport:
     """Lint `revisions` of `graph`, live when `conn` is given (autocommit; only read)."""
     started = time.monotonic()
-    facts = LiveFacts(conn) if conn is not None else None
+    facts = None
+    if conn is not None:  # imported only live: a static lint never loads the driver
+        from python_ops.migrations.livefacts import LiveFacts
+
+        facts = LiveFacts(conn)
     applied = applied_revisions(graph, read_heads(conn)) if conn is not None else None
     rendered = render(graph, revisions)
     found = squawk.run(

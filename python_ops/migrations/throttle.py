@@ -16,10 +16,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-import psycopg
+from python_ops.runner.models import Progress
 
-from python_ops.runner import Progress, ProgressCallback
+if TYPE_CHECKING:
+    import psycopg
+
+    from python_ops.runner import ProgressCallback
 
 log = logging.getLogger("migrata.migrations")
 
