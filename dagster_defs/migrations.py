@@ -1,9 +1,11 @@
-"""Own the migration assets: status of every component, on-demand online-safe upgrades, the drift check."""
+"""Own the migration assets: the lint gate, on-demand online-safe upgrades, status, the drift check."""
 
+from collections.abc import Iterator
 from typing import Any
 
 from dagster import (
     AssetCheckResult,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     Config,
@@ -19,6 +21,8 @@ from python_ops.runner import LogProgress
 
 UPGRADE_KEY = AssetKey(["migrations", "migrations_upgrade"])
 STATUS_KEY = AssetKey(["migrations", "migrations_status"])
+LINT_KEY = AssetKey(["migrations", "migrations_lint"])
+LINT_CHECK = "migrations_pending_revisions_pass_lint"
 
 
 class UpgradeConfig(Config):
@@ -28,7 +32,40 @@ class UpgradeConfig(Config):
     heavy_threshold: int | None = None
 
 
-@asset(key=UPGRADE_KEY, group_name="migrations")
+@asset(
+    key=LINT_KEY,
+    group_name="migrations",
+    check_specs=[
+        AssetCheckSpec(
+            LINT_CHECK,
+            asset=LINT_KEY,
+            blocking=True,
+            description="every pending revision's SQL agrees with its declarations on the live tables",
+        )
+    ],
+)
+def migrations_lint(migrata: MigrataResource) -> Iterator[Any]:
+    """Lint the revisions an upgrade would run against the live tables; a failure blocks the upgrade."""
+    planned = migrations.plan_upgrade(
+        migrata.dsn, "heads", lint=True, big_table_rows=migrata.settings.migrations.lint_big_table_rows
+    )
+    failing = [f.message for s in planned.steps if s.lint for f in s.lint.of_level("fail")]
+    estimates = [s.lint.lock_estimate_s for s in planned.steps if s.lint and s.lint.lock_estimate_s]
+    yield MaterializeResult(
+        metadata={
+            "pending_revisions": len(planned.steps),
+            "failing_revisions": len(
+                {s.info.revision for s in planned.steps if s.lint and s.lint.verdict == "fail"}
+            ),
+            "longest_lock_estimate_s": max(estimates, default=0.0),
+        }
+    )
+    yield AssetCheckResult(
+        check_name=LINT_CHECK, passed=not failing, metadata={"failures": "\n".join(failing) or "none"}
+    )
+
+
+@asset(key=UPGRADE_KEY, group_name="migrations", deps=[LINT_KEY])
 def migrations_upgrade(
     context: AssetExecutionContext, config: UpgradeConfig, migrata: MigrataResource
 ) -> MaterializeResult:
@@ -40,7 +77,8 @@ def migrations_upgrade(
         stop_before_downtime=True,
         on_progress=LogProgress(context.log),
         lock_timeout_s=settings.lock_timeout_s,
-        chunk_size=config.chunk_size or settings.chunk_size,
+        # None means "the setting"; any given value (0 included) is validated by migrate(), exit on error
+        chunk_size=config.chunk_size if config.chunk_size is not None else settings.chunk_size,
         heavy_threshold=config.heavy_threshold
         if config.heavy_threshold is not None
         else settings.heavy_threshold_rows,
@@ -73,11 +111,11 @@ def migrations_schema_matches_head(migrata: MigrataResource) -> AssetCheckResult
 
 migrations_upgrade_job = define_asset_job(
     "migrations_upgrade_job",
-    selection=[UPGRADE_KEY, STATUS_KEY],
-    description="Run pending online-safe migrations on demand, then record the status.",
+    selection=[LINT_KEY, UPGRADE_KEY, STATUS_KEY],
+    description="Lint the pending revisions; if they pass, run the online-safe ones, then record the status.",
 )
 
-assets = [migrations_upgrade, migrations_status]
+assets = [migrations_lint, migrations_upgrade, migrations_status]
 asset_checks = [migrations_schema_matches_head]
 schedules: list[Any] = []
 sensors: list[Any] = []

@@ -208,6 +208,17 @@ class MigrationsSettings(BaseModel):
         default=None,
         description="Server where `migrate check` creates its scratch database (default: the repository's).",
     )
+    max_rows_per_second: float | None = Field(
+        default=None, gt=0, description="Rate cap of `run-pending` (unset: as fast as it goes)."
+    )
+    max_replication_lag_s: float | None = Field(
+        default=None, gt=0, description="`run-pending` pauses while a standby lags further behind."
+    )
+    lint_big_table_rows: int = Field(
+        default=100_000,
+        ge=1,
+        description="`migrate lint --live`: tables from this many rows are big (scans and rewrites fail).",
+    )
 
 
 class DagsterSettings(BaseModel):

@@ -58,6 +58,7 @@ def progress(quiet: bool = False) -> Iterator[ProgressCallback]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[pace]}"),  # rate and ETA when the runner knows them
         console=err,
         transient=True,
     ) as bar:
@@ -66,12 +67,13 @@ def progress(quiet: bool = False) -> Iterator[ProgressCallback]:
         def update(event: ProgressEvent) -> None:
             key = event.operation
             if key not in tasks:
-                tasks[key] = bar.add_task(escape(key), total=event.total or None)
+                tasks[key] = bar.add_task(escape(key), total=event.total or None, pace="")
             bar.update(
                 tasks[key],
                 completed=event.done,
                 total=event.total or None,
                 description=escape(f"{key} {event.phase}"),
+                pace=escape(event.pace() or event.message if event.phase == "run" else ""),
             )
 
         yield update

@@ -6,20 +6,21 @@ Dagster and tests all call these functions.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 
 from python_ops.db import connect
 from python_ops.errors import ConfigError, PreconditionError
-from python_ops.migrations import drift
+from python_ops.migrations import drift, params
 from python_ops.migrations import pending as pending_store
 from python_ops.migrations.apply import run_steps
 from python_ops.migrations.config import alembic_config
 from python_ops.migrations.drift import DriftReport
 from python_ops.migrations.graph import Graph, load_graph
+from python_ops.migrations.linter import DEFAULT_BIG_TABLE_ROWS, lint_revisions
 from python_ops.migrations.lock import DEFAULT_TIMEOUT_S, migration_lock
 from python_ops.migrations.models import (
     ComponentStatus,
@@ -35,25 +36,8 @@ from python_ops.migrations.plan import (
     plan,
     read_heads,
 )
+from python_ops.migrations.uri import resolve_uri
 from python_ops.runner import ProgressCallback
-
-
-def resolve_uri(repository_uri: str) -> str:
-    """Map `embedded` to the embedded server's DSN; any other value is a DSN already."""
-    if not repository_uri:
-        raise ConfigError("no repository URI given", hint="pass a Postgres DSN or 'embedded'")
-    if repository_uri == "embedded":
-        from python_ops.engines.control import postgres_dsn
-        from python_ops.settings import load_settings
-
-        return postgres_dsn(load_settings())
-    try:
-        conninfo_to_dict(repository_uri)
-    except psycopg.Error as exc:
-        raise ConfigError(
-            f"cannot parse the repository URI: {str(exc).strip()}", hint="use a Postgres DSN or 'embedded'"
-        ) from None
-    return repository_uri
 
 
 @contextmanager
@@ -100,10 +84,25 @@ def status(repository_uri: str) -> StatusReport:
     return StatusReport(rows, data)
 
 
-def plan_upgrade(repository_uri: str, target: str = "heads") -> MigrationPlan:
-    """What `migrate(repository_uri, target)` would run, in order, with declarations and estimates."""
+def plan_upgrade(
+    repository_uri: str,
+    target: str = "heads",
+    *,
+    lint: bool = False,
+    big_table_rows: int = DEFAULT_BIG_TABLE_ROWS,
+) -> MigrationPlan:
+    """What `migrate(repository_uri, target)` would run, in order, with declarations and estimates.
+
+    With `lint`, each step carries its live lint verdict and estimated lock time (`migrate lint --live`).
+    """
     with _session(repository_uri) as (_dsn, graph, conn):
         planned, _ = plan(graph, read_heads(conn), target, "upgrade", conn)
+        if lint and planned.steps:
+            report = lint_revisions(
+                graph, [s.info.revision for s in planned.steps], conn, big_table_rows=big_table_rows
+            )
+            verdicts = report.by_revision()
+            planned.steps = [dataclasses.replace(s, lint=verdicts[s.info.revision]) for s in planned.steps]
         return planned
 
 
@@ -142,7 +141,7 @@ def migrate(
     scratch never needs downtime. `stop_before_downtime` runs the online-safe revisions up to the first
     one needing downtime instead of refusing (what Dagster does unattended).
     """
-    values = {k: str(v) for k, v in placeholders.items()}
+    values = {k: str(v) for k, v in params.validate(placeholders).items()}  # before any lock or write
     graph = load_graph()
     dsn = resolve_uri(repository_uri)
     with migration_lock(dsn, timeout_s=lock_timeout_s), connect(dsn, autocommit=True) as conn:
@@ -174,7 +173,7 @@ def downgrade(
     **placeholders: object,
 ) -> MigrationResult:
     """Downgrade to `target` (`COMPONENT@base`, `COMPONENT@REV`, or a relative `COMPONENT@-1`)."""
-    values = {k: str(v) for k, v in placeholders.items()}
+    values = {k: str(v) for k, v in params.validate(placeholders).items()}
     graph = load_graph()
     dsn = resolve_uri(repository_uri)
     with migration_lock(dsn, timeout_s=lock_timeout_s), connect(dsn, autocommit=True) as conn:

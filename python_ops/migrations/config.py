@@ -15,7 +15,6 @@ from pathlib import Path
 from types import ModuleType
 
 from alembic.config import Config
-from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy.engine import URL, make_url
 
 from python_ops.errors import ConfigError
@@ -83,6 +82,8 @@ def component_dirs() -> dict[str, Path]:
 
 def sqlalchemy_url(dsn: str) -> URL:
     """Turn a libpq DSN (URI or key=value) into a SQLAlchemy URL for the psycopg 3 driver."""
+    from psycopg.conninfo import conninfo_to_dict
+
     try:
         if "://" in dsn:
             url = make_url(dsn)

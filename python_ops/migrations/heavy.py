@@ -21,15 +21,29 @@ Keep a revision that calls `data_migration` free of other changes, and declare
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from python_ops.db import connect
 from python_ops.errors import ConfigError, MigrataError, VerificationError
-from python_ops.migrations import pending
-from python_ops.migrations.runtime import attribute, in_migration, placeholder, repository_dsn
-from python_ops.runner import ProgressCallback, Report
+from python_ops.migrations import params, pending
+from python_ops.migrations.runtime import (
+    attribute,
+    in_migration,
+    note,
+    placeholder,
+    rendering,
+    repository_dsn,
+)
+from python_ops.migrations.throttle import Pause, Throttle, replication_lag
+from python_ops.migrations.uri import resolve_uri
+from python_ops.runner.models import Report
+
+if TYPE_CHECKING:
+    from python_ops.runner import ProgressCallback
 
 log = logging.getLogger("migrata.migrations")
 
@@ -64,17 +78,15 @@ def data_migration(name: str, *, estimate: str, run: str) -> None:
     from alembic import op
 
     default_threshold, default_chunk = _defaults()
-    try:
-        threshold = placeholder("heavy_threshold", default_threshold)
-        chunk_size = placeholder("chunk_size", default_chunk)
-    except ValueError as exc:
-        raise ConfigError(
-            f"placeholder heavy_threshold/chunk_size is not an integer: {exc}",
-            hint="pass e.g. --set chunk_size=50000",
-        ) from None
+    # parsed and bounded by python_ops.migrations.params (the entry points checked them already)
+    threshold = placeholder("heavy_threshold", default_threshold)
+    chunk_size = placeholder("chunk_size", default_chunk)
     mode = placeholder("heavy", "auto")
     estimate_fn, run_fn = pending.resolve(estimate), pending.resolve(run)  # both, before anything commits
     revision = _calling_revision()
+    if rendering():  # `migrate lint`: the chunks run on their own connection, outside the revision
+        note(f"data migration {name}: chunked by the runner outside the revision's transaction ({run})")
+        return
     dsn = repository_dsn()
 
     with op.get_context().autocommit_block():
@@ -151,13 +163,28 @@ def run_pending(
     chunk_size: int | None = None,
     names: Sequence[str] = (),
     on_progress: ProgressCallback | None = None,
+    max_rows_per_second: float | None = None,
+    max_replication_lag_s: float | None = None,
+    pause: Pause | None = None,
 ) -> list[Report]:
-    """Run the recorded pending (or interrupted, or failed) data migrations; each resumes where it stopped."""
-    from python_ops.migrations.api import resolve_uri
+    """Run the recorded pending (or interrupted, or failed) data migrations; each resumes where it stopped.
+
+    `max_rows_per_second` caps the rate; `max_replication_lag_s` pauses between chunks while a standby
+    lags further behind (`pause` takes any other signal). Every value is checked before anything is
+    written: a bad one is a ConfigError and no record changes.
+    """
     from python_ops.migrations.lock import migration_lock
 
+    chunk = params.parse("chunk_size", chunk_size) if chunk_size is not None else _defaults()[1]
+    rate = (
+        params.parse("max_rows_per_second", max_rows_per_second) if max_rows_per_second is not None else None
+    )
+    lag = (
+        params.parse("max_replication_lag_s", max_replication_lag_s)
+        if max_replication_lag_s is not None
+        else None
+    )
     dsn = resolve_uri(repository_uri)
-    chunk = chunk_size or _defaults()[1]
     with connect(dsn, autocommit=True) as conn:
         todo = pending.load(conn, open_only=True)
     unknown = set(names) - {p.name for p in todo}
@@ -166,14 +193,24 @@ def run_pending(
             f"no pending data migration named {', '.join(sorted(unknown))}",
             hint="list them with `migrata migrate status`",
         )
+    todo = [item for item in todo if not names or item.name in names]
+    run_fns = {item.name: pending.resolve(item.run_path) for item in todo}  # all, before any is marked
     reports = []
-    for item in todo:
-        if names and item.name not in names:
-            continue
-        run_fn = pending.resolve(item.run_path)
-        # one runner per data migration at a time; schema migrations may proceed meanwhile
-        with migration_lock(dsn, key=f"pending:{item.name}"):
-            with connect(dsn, autocommit=True) as conn:
-                pending.mark_running(conn, item.name)
-            reports.append(_run_one(dsn, item.name, run_fn, chunk_size=chunk, on_progress=on_progress))
+    with contextlib.ExitStack() as stack:
+        if lag is not None and pause is None:
+            signal_conn = stack.enter_context(
+                connect(dsn, autocommit=True, application_name="migrata-throttle")
+            )
+            pause = Pause(replication_lag(signal_conn), lag)
+        paced = on_progress
+        if rate is not None or pause is not None:
+            paced = Throttle(on_progress, max_rows_per_second=rate, pause=pause)
+        for item in todo:
+            # one runner per data migration at a time; schema migrations may proceed meanwhile
+            with migration_lock(dsn, key=f"pending:{item.name}"):
+                with connect(dsn, autocommit=True) as conn:
+                    pending.mark_running(conn, item.name)
+                reports.append(
+                    _run_one(dsn, item.name, run_fns[item.name], chunk_size=chunk, on_progress=paced)
+                )
     return reports

@@ -52,12 +52,20 @@ class PlannedStep:
     direction: Direction
     info: RevisionInfo
     fresh_component: bool = False  # the component is not installed yet: nobody uses its tables
+    lint: RevisionLint | None = None  # `migrate lint --live` of the revision, when the plan asked for it
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self.info)
         data["direction"] = self.direction
         data["fresh_component"] = self.fresh_component
         data["safety"] = self.info.safety
+        if self.lint is not None:
+            data["lint"] = {
+                "verdict": self.lint.verdict,
+                "lock_estimate_s": self.lint.lock_estimate_s,
+                "lock_on": self.lint.lock_on,
+                "failures": [f.message for f in self.lint.of_level("fail")],
+            }
         return data
 
 
@@ -167,3 +175,122 @@ class StatusReport:
             meta[f"{c.component}_head"] = c.head or "-"
             meta[f"{c.component}_pending"] = c.pending
         return meta
+
+
+Level = Literal["fail", "warn", "info", "suppressed"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing lint says about a revision: one line naming the statement, the table, its size and the fix.
+
+    `rule` is a migrata rule (`lockrules.RULES`) or, for `source="squawk"`, squawk's rule name; `squawk`
+    lists squawk rules that reported the same statement. Live facts are None without `--live`.
+    """
+
+    revision: str
+    rule: str
+    level: Level
+    message: str
+    statement: str = ""
+    line: int | None = None  # 1-based, in the rendered script (`migrata migrate lint --sql`)
+    table: str | None = None
+    rows: int | None = None
+    size_bytes: int | None = None
+    lock: str | None = None
+    estimate_s: float | None = None
+    source: Literal["migrata", "squawk"] = "migrata"
+    squawk: tuple[str, ...] = ()
+    link: str | None = None
+    reason: str | None = None  # why it is suppressed
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RevisionLint:
+    """The verdict on one revision: fail (a declaration is contradicted), warn, or pass."""
+
+    component: str
+    revision: str
+    online_safe: bool | None
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    statements: int = 0
+    applied: bool | None = None  # known with --live
+    lock_estimate_s: float | None = None  # longest time a lock blocking writes is held (live)
+    lock_on: str | None = None  # `ACCESS EXCLUSIVE on big_table`
+
+    @property
+    def verdict(self) -> Literal["fail", "warn", "pass"]:
+        levels = {f.level for f in self.findings}
+        return "fail" if "fail" in levels else "warn" if "warn" in levels else "pass"
+
+    def of_level(self, *levels: Level) -> list[Finding]:
+        return [f for f in self.findings if f.level in levels]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "component": self.component,
+            "revision": self.revision,
+            "verdict": self.verdict,
+            "online_safe": self.online_safe,
+            "applied": self.applied,
+            "statements": self.statements,
+            "lock_estimate_s": self.lock_estimate_s,
+            "lock_on": self.lock_on,
+            "notes": self.notes,
+            "findings": [f.as_dict() for f in self.findings],
+        }
+
+
+@dataclass
+class LintReport:
+    """Lint of a set of revisions: each one's verdict, with what the live database said."""
+
+    revisions: list[RevisionLint]
+    live: bool
+    big_table_rows: int
+    rates: dict[str, float] | None = None
+    unused_suppressions: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(r.verdict != "fail" for r in self.revisions)
+
+    def by_revision(self) -> dict[str, RevisionLint]:
+        return {r.revision: r for r in self.revisions}
+
+    def summary(self) -> str:
+        counts = {v: sum(r.verdict == v for r in self.revisions) for v in ("fail", "warn", "pass")}
+        findings = [f for r in self.revisions for f in r.findings]
+        suppressed = sum(f.level == "suppressed" for f in findings)
+        advice = sum(f.level == "info" and f.source == "squawk" for f in findings)
+        mode = "live" if self.live else "static"
+        return (
+            f"{len(self.revisions)} revisions linted ({mode}): {counts['fail']} fail, "
+            f"{counts['warn']} warn, {counts['pass']} pass; {suppressed} suppressed, "
+            f"{advice} squawk advisories, {self.elapsed_s:.2f}s"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "live": self.live,
+            "big_table_rows": self.big_table_rows,
+            "rates": self.rates,
+            "unused_suppressions": self.unused_suppressions,
+            "revisions": [r.as_dict() for r in self.revisions],
+            "summary": self.summary(),
+        }
+
+    def as_metadata(self) -> dict[str, Any]:
+        failing = [f.message for r in self.revisions for f in r.of_level("fail")]
+        return {
+            "summary": self.summary(),
+            "revisions": len(self.revisions),
+            "failing": len([r for r in self.revisions if r.verdict == "fail"]),
+            "failures": "\n".join(failing) or "none",
+        }

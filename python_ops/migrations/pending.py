@@ -11,11 +11,12 @@ import importlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from python_ops.errors import ConfigError, PreconditionError
+
+if TYPE_CHECKING:
+    import psycopg
 
 TABLE = "migrata_pending_migrations"
 OPEN_STATUSES = ("pending", "running", "failed")

@@ -8,8 +8,8 @@ estimated rows.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import psycopg
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 
@@ -22,6 +22,9 @@ from python_ops.migrations.models import (
     PlannedStep,
     RevisionInfo,
 )
+
+if TYPE_CHECKING:
+    import psycopg
 
 _RELATIVE = re.compile(r"^[+-]\d+$")
 

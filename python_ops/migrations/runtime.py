@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from python_ops.errors import MigrataError
+
 
 def _context() -> Any:
     """Alembic's environment context, or None outside a migration run."""
@@ -44,11 +46,43 @@ def placeholder(name: str, default: Any = None) -> Any:
     value = placeholders().get(name)
     if value is None:
         return default
+    from python_ops.migrations import params
+
+    if name in params.RULES:  # migrata's own: the same parse and bounds as at the entry points
+        return params.parse(name, value)
     if isinstance(default, bool):
         return value.lower() in ("1", "true", "yes", "on")
     if isinstance(default, int):
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:
+            from python_ops.errors import ConfigError
+
+            raise ConfigError(
+                f"placeholder {name}={value!r} is not an integer", hint=f"pass e.g. --set {name}={default}"
+            ) from None
     return value
+
+
+class OfflineRender(MigrataError):
+    """A revision asked for something only a live run has (its own connection); lint cannot see it."""
+
+
+def rendering() -> bool:
+    """Whether the revision is being rendered to SQL (`migrate lint`) rather than run."""
+    from alembic import op
+
+    try:
+        return bool(op.get_context().as_sql)
+    except (NameError, AttributeError):
+        return False
+
+
+def note(text: str) -> None:
+    """Tell the renderer something its SQL does not show (e.g. a data migration run on its own)."""
+    notes = attribute("render_notes")
+    if notes is not None:
+        notes.append(text)
 
 
 def repository_dsn() -> str:
@@ -56,6 +90,11 @@ def repository_dsn() -> str:
     config = _context()
     if config is None:
         raise RuntimeError("repository_dsn() is only available while a migration runs")
+    if rendering():
+        raise OfflineRender(
+            "the revision runs Python on its own connection (repository_dsn()), so its SQL is not rendered",
+            hint="review it by hand, or suppress rule 'opaque' for it with the reason it is safe",
+        )
     dsn = config.attributes.get("dsn")
     if dsn:
         return str(dsn)

@@ -82,6 +82,7 @@ def execute(
         position, units, batches = None, 0, 0
     resumed_from = position if resuming else None
     details: dict[str, Any] = {}
+    run_started, units_at_start = time.monotonic(), units  # the rate and ETA count this run only
 
     done = False
     while not done:
@@ -93,7 +94,11 @@ def execute(
         batches += 1
         for key, value in batch.details.items():
             details[key] = details.get(key, 0) + value if isinstance(value, int) else value
-        notify(Progress(op.name, "run", units, max(plan.total, units), plan.unit, batches))
+        total = max(plan.total, units)
+        elapsed = time.monotonic() - run_started
+        rate = (units - units_at_start) / elapsed if elapsed > 0 and units > units_at_start else None
+        eta = (total - units) / rate if rate else None
+        notify(Progress(op.name, "run", units, total, plan.unit, batches, rate=rate, eta_s=eta))
 
     notify(Progress(op.name, "verify", units, max(plan.total, units), plan.unit, batches, "verifying"))
     checks = op.verify(conn, plan)
@@ -132,8 +137,9 @@ class LogProgress:
         self._last, self._phase = now, event.phase
         if event.phase == "run":
             pct = f" ({100 * event.done / event.total:.0f}%)" if event.total else ""
+            pace = f", {event.pace()}" if event.rate else ""
             self.logger.info(
-                f"{event.operation}: batch {event.batch}, {event.done}/{event.total} {event.unit}{pct}"
+                f"{event.operation}: batch {event.batch}, {event.done}/{event.total} {event.unit}{pct}{pace}"
             )
         else:
             self.logger.info(f"{event.operation}: {event.phase} {event.message}".rstrip())

@@ -76,6 +76,23 @@ class Progress:
     unit: str
     batch: int = 0
     message: str = ""
+    rate: float | None = None  # units per second of this run so far (resumed units excluded)
+    eta_s: float | None = None  # seconds left at that rate
+
+    def pace(self) -> str:
+        """`10,012 rows/s, ETA 0:35`, or empty when the rate is not known yet."""
+        if not self.rate:
+            return ""
+        eta = f", ETA {format_duration(self.eta_s)}" if self.eta_s is not None else ""
+        return f"{self.rate:,.0f} {self.unit}/s{eta}"
+
+
+def format_duration(seconds: float) -> str:
+    """`0:07`, `12:30`, `2:03:15`."""
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 @dataclass

@@ -39,7 +39,10 @@ def test_upgrade_job_runs_online_safe_only_and_status_and_check_follow(
     status = first.asset_materializations_for_node("migrations__migrations_status")[0].metadata
     assert status["demoplug_current"].value == "demoplug_0002" and status["demoplug_pending"].value == 1
     assert status["core_head"].value == "core_0002"
-    assert _checks(first) == {"migrations_schema_matches_head": False}  # behind head, not drift
+    assert _checks(first) == {  # behind head, not drift; the pending revisions passed lint
+        "migrations_pending_revisions_pass_lint": True,
+        "migrations_schema_matches_head": False,
+    }
     assert migrations.current(dsn)["demoplug"] == "demoplug_0002"
 
     migrations.migrate(dsn, "heads", allow_downtime=True)  # an operator, in a maintenance window
@@ -48,4 +51,28 @@ def test_upgrade_job_runs_online_safe_only_and_status_and_check_follow(
         second.asset_materializations_for_node("migrations__migrations_upgrade")[0].metadata["applied"].value
         == 0
     )
-    assert _checks(second) == {"migrations_schema_matches_head": True}
+    assert _checks(second) == {
+        "migrations_pending_revisions_pass_lint": True,
+        "migrations_schema_matches_head": True,
+    }
+
+
+def test_lint_gate_blocks_the_upgrade_when_a_pending_revision_fails(
+    settings_env: MigrataSettings, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from dagster_defs.definitions import defs
+
+    ps.install_lint_fixtures(monkeypatch, tmp_path)
+    dsn = settings_env.postgres.dsn
+    assert dsn
+    migrations.migrate(dsn, "linthaz@linthaz_0001")  # installed: its hazards would now run on a live table
+    conn.execute("INSERT INTO linthaz_items (id, v) SELECT g, g FROM generate_series(1, 50) g")
+    monkeypatch.setenv("MIGRATA_MIGRATIONS__LINT_BIG_TABLE_ROWS", "10")
+
+    result = defs.resolve_job_def("migrations_upgrade_job").execute_in_process(raise_on_error=False)
+    assert _checks(result) == {"migrations_pending_revisions_pass_lint": False}
+    (evaluation,) = result.get_asset_check_evaluations()
+    failures = evaluation.metadata["failures"].value
+    assert "CREATE INDEX linthaz_items_v_idx" in failures and "50 rows" in failures
+    assert result.asset_materializations_for_node("migrations__migrations_upgrade") == []  # blocked
+    assert migrations.current(dsn)["linthaz"] == "linthaz_0001"

@@ -41,6 +41,17 @@ def install_demo_plugin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path
     return site
 
 
+def install_lint_fixtures(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Install tests/plugins/migrata_lint_fixtures (components `linthaz` and `lintsafe`)."""
+    site = write_dist(
+        tmp_path / "site_lint",
+        "migrata_lint_fixtures",
+        {"linthaz": "migrata_lint_fixtures:hazards", "lintsafe": "migrata_lint_fixtures:twins"},
+    )
+    install(monkeypatch, site, PLUGINS)
+    return site
+
+
 def python_path(site: Path) -> str:
     """PYTHONPATH for a subprocess that should see the plugin too."""
     return ":".join([str(site), str(PLUGINS), *sys.path])

@@ -1,0 +1,23 @@
+"""linthaz: hazard: integer to bigint rewrites the table under ACCESS EXCLUSIVE."""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "linthaz_0005"
+down_revision = "linthaz_0004"
+branch_labels = None
+depends_on = None
+
+online_safe = True
+backward_compatible = True
+forward_compatible = True
+
+
+def upgrade() -> None:
+    op.execute("SET LOCAL lock_timeout = '2s'")
+    op.execute("ALTER TABLE linthaz_items ALTER COLUMN v TYPE bigint")
+
+
+def downgrade() -> None:
+    op.execute("ALTER TABLE linthaz_items ALTER COLUMN v TYPE integer")
