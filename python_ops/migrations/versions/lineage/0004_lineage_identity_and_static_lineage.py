@@ -36,7 +36,7 @@ depends_on = ("partitions_0001",)
 
 online_safe = False  # rewrites every id of an existing store in one transaction
 backward_compatible = False  # the previous version computed other ids and wrote the CHECK-ed state column
-forward_compatible = False  # drops state_rank, renames lineage_events_raw and the derived tables: old code cannot run on it
+forward_compatible = False  # drops state_rank, renames lineage_events_raw: old code cannot run on it
 
 ID_FUNCTION = """
 CREATE OR REPLACE FUNCTION migrata_lineage_id(kind text, namespace text, name text) RETURNS uuid
