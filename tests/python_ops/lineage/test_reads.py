@@ -158,7 +158,7 @@ def _column_event(job: str, inputs: list[str], output: str, fields: dict[str, li
                                     }
                                     for ds, col in src
                                 ]
-                            }  # fmt: skip
+                            }
                             for f, src in fields.items()
                         },
                     }
