@@ -428,6 +428,12 @@ def _known(conn: psycopg.Connection, node: Node) -> bool:
     )
 
 
+def require_node(conn: psycopg.Connection, node: Node) -> None:
+    """Raise NotFound for a job or dataset the store does not hold."""
+    if not _known(conn, node):
+        raise NotFound(f"lineage node {render(node)} is unknown", hint="find a node: lineage search TEXT")
+
+
 def lineage(
     conn: psycopg.Connection,
     node: str | Node,
@@ -443,8 +449,7 @@ def lineage(
     if direction not in ("up", "down", "both"):
         raise PreconditionError(f"lineage direction {direction!r} is unknown", hint="use up, down or both")
     start = node if isinstance(node, tuple) else parse_node(conn, node)
-    if not _known(conn, start):
-        raise NotFound(f"lineage node {render(start)} is unknown", hint="find a node: lineage search TEXT")
+    require_node(conn, start)
     edges = graph_edges(conn, start, depth, direction, source)
     nodes = sorted({start} | {a for a, _ in edges} | {b for _, b in edges})
     data = _nodes_data(conn, nodes, source)
