@@ -4,8 +4,10 @@ history, one run, search, the lineage graph and the column-lineage graph.
 Each read is one SQL statement per source, answered by the same Python shaping code:
 
 - `denormalized` (what `migrata lineage serve` and the CLI use): runs from `run_lineage_denormalized`
-  (one row per run with its job and datasets, indexed per query pattern), edges from
-  `lineage_graph_edges`; jobs, datasets and namespaces are looked up by key in their own small tables.
+  (one row per run with its job and datasets, indexed per query pattern), each job's latest run and
+  run count from `lineage_jobs_latest`, the dashboard from `lineage_run_counts_daily`, edges from
+  `lineage_graph_edges` (all dbt models kept fresh by the same micro-batches); jobs, datasets and
+  namespaces are looked up by key in their own small tables.
 - `normalized`: the same answer through `lineage_runs` and its input/output tables, for the parity
   tests and the benchmark's baseline.
 
@@ -152,10 +154,11 @@ def job_runs(
         f"ORDER BY {_RUN_CREATED[source]} DESC, {_RUN_ID[source]} DESC LIMIT %(limit)s OFFSET %(offset)s",
         {"job": job_uuid, "limit": limit, "offset": offset},
     )
-    table = "run_lineage_denormalized" if source == "denormalized" else "lineage_runs"
-    (total,) = conn.execute(
-        f"SELECT count(*) FROM {table} WHERE job_uuid = %s", (job_uuid,), prepare=True
-    ).fetchone() or (0,)
+    total_sql = {  # the denormalized total is kept per job beside its latest run
+        "denormalized": "SELECT coalesce((SELECT run_count FROM lineage_jobs_latest WHERE job_uuid = %s), 0)",
+        "normalized": "SELECT count(*) FROM lineage_runs WHERE job_uuid = %s",
+    }
+    (total,) = conn.execute(total_sql[source], (job_uuid,), prepare=True).fetchone() or (0,)
     return {"runs": [run_shape(r) for r in rows], "totalCount": total}
 
 
@@ -177,10 +180,11 @@ def run(conn: psycopg.Connection, run_id: str, *, source: Source = "denormalized
 
 # --- jobs ---------------------------------------------------------------------------------------------
 
-# The latest run of each job `j`: one index probe on (job_uuid, created_at) per job (per partition).
+# The latest run of each job `jb`: denormalized, one probe of lineage_jobs_latest's key per job; normalized,
+# the newest of the job's runs (an index probe on lineage_runs per job, then its datasets).
 _LATEST = {
-    "denormalized": f"""LEFT JOIN LATERAL (SELECT {_RUN_COLS["denormalized"]} FROM run_lineage_denormalized r
-        WHERE r.job_uuid = jb.uuid ORDER BY r.created_at DESC, r.run_uuid DESC LIMIT 1) l ON true""",
+    "denormalized": f"""LEFT JOIN (SELECT {_RUN_COLS["denormalized"]} FROM lineage_jobs_latest r) l
+        ON l.job_uuid = jb.uuid""",
     "normalized": f"""LEFT JOIN LATERAL (SELECT {_RUN_COLS["normalized"]} FROM {_RUN_FROM["normalized"]}
         WHERE r.job_uuid = jb.uuid ORDER BY r.first_event_time DESC, r.uuid DESC LIMIT 1) l ON true""",
 }
@@ -363,9 +367,11 @@ def search(
 
 # --- dashboard ----------------------------------------------------------------------------------------
 
+# denormalized: a few rows per day of lineage_run_counts_daily (its unique index's range); normalized:
+# every run of the days counted
 _DASHBOARD = {
-    "denormalized": """SELECT run_date AS day, state, count(*) AS runs FROM run_lineage_denormalized
-        WHERE run_date >= current_date - %(days)s GROUP BY 1, 2 ORDER BY 1, 2""",
+    "denormalized": """SELECT run_date AS day, state, sum(runs)::bigint AS runs FROM lineage_run_counts_daily
+        WHERE run_date >= current_date - %(days)s AND runs > 0 GROUP BY 1, 2 ORDER BY 1, 2""",
     "normalized": """SELECT (first_event_time AT TIME ZONE 'UTC')::date AS day, state, count(*) AS runs
         FROM lineage_runs WHERE first_event_time >= (current_date - %(days)s)::timestamp AT TIME ZONE 'UTC'
         GROUP BY 1, 2 ORDER BY 1, 2""",
@@ -394,7 +400,8 @@ def dashboard(conn: psycopg.Connection, days: int = 7, *, source: Source = "deno
 def _nodes_data(
     conn: psycopg.Connection, nodes: Sequence[Node], source: Source
 ) -> dict[Node, dict[str, Any]]:
-    """Marquez's node `data` of each node: a Job with its latest run, a Dataset."""
+    """Marquez's node `data` of each node: a Job with its latest run, a Dataset; one statement for all the
+    job nodes (their latest runs by key in lineage_jobs_latest), one for all the datasets."""
     jobs_ = [n for n in nodes if n[0] == "job"]
     sets = [n for n in nodes if n[0] == "dataset"]
     data: dict[Node, dict[str, Any]] = {}

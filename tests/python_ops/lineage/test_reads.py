@@ -199,3 +199,66 @@ def test_column_lineage_walks_the_stored_field_edges(conn: psycopg.Connection) -
     assert len(reads.column_lineage(conn, "dataset:cl:mid")["graph"]) == 6 - 1  # mid's a, b and their inputs
     with pytest.raises(reads.NotFound):
         reads.column_lineage(conn, "datasetField:cl:top:nope")
+
+
+# --- the read-serving tables (lineage_jobs_latest, lineage_run_counts_daily) -----------------------------
+
+_LATEST_NORMALIZED = """
+SELECT DISTINCT ON (r.job_uuid) r.job_uuid, r.uuid, r.state, r.first_event_time, r.updated_at,
+       count(*) OVER (PARTITION BY r.job_uuid)
+  FROM lineage_runs r ORDER BY r.job_uuid, r.first_event_time DESC, r.uuid DESC"""
+_LATEST_TABLE = """
+SELECT job_uuid, run_uuid, state, created_at, updated_at, run_count FROM lineage_jobs_latest ORDER BY job_uuid"""
+_COUNTS_NORMALIZED = """
+SELECT (r.first_event_time AT TIME ZONE 'UTC')::date, r.state, j.namespace_name, count(*)
+  FROM lineage_runs r JOIN lineage_jobs j ON j.uuid = r.job_uuid GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
+_COUNTS_TABLE = """
+SELECT run_date, state, namespace_name, runs FROM lineage_run_counts_daily WHERE runs > 0 ORDER BY 1, 2, 3"""
+
+
+def _assert_serving_tables_match(conn: psycopg.Connection) -> None:
+    latest = conn.execute(_LATEST_TABLE).fetchall()
+    assert latest == conn.execute(_LATEST_NORMALIZED).fetchall()
+    counts = conn.execute(_COUNTS_TABLE).fetchall()
+    assert counts == conn.execute(_COUNTS_NORMALIZED).fetchall()
+    assert len(latest) > 0 and len(counts) > 0
+
+
+def test_read_serving_tables_follow_micro_batches(settings: MigrataSettings, conn: psycopg.Connection) -> None:
+    """Backfill, then micro-batches: new runs, runs finishing, a late event moving a run to an earlier day;
+    after each, the latest run per job and the daily counts equal a recount of the normalized store."""
+    from migrata_samples.lineage_store import new_run_events
+    from python_ops.lineage.refresher import refresh_changed
+
+    models = lineage_models(settings)
+    generate_store(conn, 1000, months=2)
+    _build(settings)
+    _assert_serving_tables_match(conn)
+    before = reads.dashboard(conn, 3)["totalCount"]
+
+    events = new_run_events(10, 6, at=datetime.now(UTC) - timedelta(minutes=5))
+    starts = [e for e in events if e["eventType"] == "START"]
+    assert ingest_events(conn, starts).ok
+    assert refresh_changed(conn, models).runs == 6
+    _assert_serving_tables_match(conn)
+    running = reads.jobs(conn, starts[0]["job"]["namespace"])["jobs"]
+    assert "RUNNING" in {j["latestRun"]["state"] for j in running if j["name"] == starts[0]["job"]["name"]}
+    assert reads.dashboard(conn, 3)["totalCount"] == before + 6
+
+    assert ingest_events(conn, [e for e in events if e["eventType"] == "COMPLETE"]).ok
+    refresh_changed(conn, models)
+    _assert_serving_tables_match(conn)
+    # the START counts of these runs went to zero: kept as 0 rows, not read
+    assert conn.execute("SELECT count(*) FROM lineage_run_counts_daily WHERE runs = 0").fetchone()[0] > 0  # type: ignore[index]
+
+    late = dict(starts[0], eventType="OTHER", eventTime=(datetime.now(UTC) - timedelta(days=5)).isoformat())
+    assert ingest_events(conn, [late]).ok
+    assert refresh_changed(conn, models).runs == 1
+    day = conn.execute(
+        "SELECT run_date FROM run_lineage_denormalized WHERE run_uuid = %s", (starts[0]["run"]["runId"],)
+    ).fetchone()[0]  # type: ignore[index]
+    assert day == (datetime.now(UTC) - timedelta(days=5)).date()  # the run moved to an earlier day
+    _assert_serving_tables_match(conn)
+    for ns in ("ns_0", "ns_3"):
+        assert reads.jobs(conn, ns) == reads.jobs(conn, ns, source="normalized")
+    assert reads.dashboard(conn, 30) == reads.dashboard(conn, 30, source="normalized")
