@@ -208,7 +208,8 @@ SELECT DISTINCT ON (r.job_uuid) r.job_uuid, r.uuid, r.state, r.first_event_time,
        count(*) OVER (PARTITION BY r.job_uuid)
   FROM lineage_runs r ORDER BY r.job_uuid, r.first_event_time DESC, r.uuid DESC"""
 _LATEST_TABLE = """
-SELECT job_uuid, run_uuid, state, created_at, updated_at, run_count FROM lineage_jobs_latest ORDER BY job_uuid"""
+SELECT job_uuid, run_uuid, state, created_at, updated_at, run_count
+  FROM lineage_jobs_latest ORDER BY job_uuid"""
 _COUNTS_NORMALIZED = """
 SELECT (r.first_event_time AT TIME ZONE 'UTC')::date, r.state, j.namespace_name, count(*)
   FROM lineage_runs r JOIN lineage_jobs j ON j.uuid = r.job_uuid GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
@@ -224,7 +225,9 @@ def _assert_serving_tables_match(conn: psycopg.Connection) -> None:
     assert len(latest) > 0 and len(counts) > 0
 
 
-def test_read_serving_tables_follow_micro_batches(settings: MigrataSettings, conn: psycopg.Connection) -> None:
+def test_read_serving_tables_follow_micro_batches(
+    settings: MigrataSettings, conn: psycopg.Connection
+) -> None:
     """Backfill, then micro-batches: new runs, runs finishing, a late event moving a run to an earlier day;
     after each, the latest run per job and the daily counts equal a recount of the normalized store."""
     from migrata_samples.lineage_store import new_run_events
