@@ -289,7 +289,7 @@ def plot(path: Path = PLOT) -> Path | None:
                 ax.plot(*zip(*points, strict=True), style, label=source if source != "normalized" else
                         ("no trigram index" if panel.startswith("search") else "normalized"))  # fmt: skip
         if floor:
-            ax.plot(*zip(*floor, strict=True), ":", color="grey", label="bare index probe")
+            ax.plot(*zip(*floor, strict=True), ":x", color="grey", label="bare index probe")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(panel, fontsize=10)
