@@ -154,10 +154,11 @@ def _freshness_probe(url: str, stop: threading.Event, out: list[float], failures
                 failures.append(answer.text[:300])
                 return
             node = f"job:bench:{job}"
-            edge = {"source": node, "target": f"dataset:bench:{job}_out"}
+            edge = {"origin": node, "destination": f"dataset:bench:{job}_out"}
             while True:
                 got = http.get(f"{url}/api/v1/lineage", params={"nodeId": node, "depth": 1})
-                if got.status_code == 200 and edge in got.json()["edges"]:
+                edges = [e for n in got.json().get("graph", []) for e in n["outEdges"]]
+                if got.status_code == 200 and edge in edges:
                     out.append(time.perf_counter() - accepted)
                     break
                 if time.perf_counter() - accepted > 60:

@@ -1,4 +1,5 @@
-"""Own `migrata lineage …`: ingest OpenLineage events, serve the HTTP endpoint, backfill, query the graph."""
+"""Own `migrata lineage …`: ingest OpenLineage events, serve the HTTP endpoint, backfill, and the reads
+(graph, namespaces, jobs, datasets, runs, run, search, column-lineage, stats) in Marquez's shapes."""
 
 from __future__ import annotations
 
@@ -249,7 +250,11 @@ def graph(
         raise PreconditionError(
             "no node given", hint="pass job:NS:NAME / dataset:NS:NAME, or --namespace and --name"
         )
+    from python_ops.lineage.graph import parse_node
+    from python_ops.lineage.reads import require_node
+
     with state(ctx).engines.connect(autocommit=True) as conn:
+        require_node(conn, start if isinstance(start, tuple) else parse_node(conn, start))
         result = lineage_graph(
             conn,
             start,
@@ -310,4 +315,161 @@ def serve(
         workers=count,
         log_level="warning",
         timeout_graceful_shutdown=30,
+    )
+
+
+# --- reads in Marquez's shapes: JSON when piped (or --json), a table on a terminal --------------------
+
+
+def _emit(ctx: typer.Context, data: dict, title: str, rows_key: str, columns: dict[str, object]) -> None:
+    """JSON (unicode as text) off a terminal or with --json; else a Rich table of `rows_key` and a summary."""
+    import json
+
+    from python_ops.cli.output import print_table
+
+    if state(ctx).json or not out.is_terminal:
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+        return
+    rows = data[rows_key] if rows_key else [data]
+    print_table(
+        title,
+        list(columns),
+        [[f(r) if callable(f) else r.get(f) for f in columns.values()] for r in rows],
+    )
+    total = data.get("totalCount", len(rows))
+    out.print(f"{len(rows)} of {total} shown")
+
+
+_LIMIT = typer.Option(100, "--limit", min=0, help="Page size (Marquez's default 100).")
+_OFFSET = typer.Option(0, "--offset", min=0, help="Rows to skip.")
+
+
+def _latest(job: dict, key: str) -> object:
+    return (job.get("latestRun") or {}).get(key)
+
+
+@app.command(epilog="Example: migrata lineage namespaces")
+def namespaces(ctx: typer.Context, limit: int = _LIMIT, offset: int = _OFFSET) -> None:
+    """List the namespaces (GET /api/v1/namespaces)."""
+    from python_ops.lineage import reads
+
+    with state(ctx).engines.connect(autocommit=True) as conn:
+        data = reads.namespaces(conn, limit, offset)
+    _emit(ctx, data, "namespaces", "namespaces", {"name": "name", "updated": "updatedAt"})
+
+
+@app.command(epilog="Example: migrata lineage jobs food_delivery --limit 20")
+def jobs(
+    ctx: typer.Context,
+    namespace: str = typer.Argument(..., help="Namespace of the jobs."),
+    limit: int = _LIMIT,
+    offset: int = _OFFSET,
+) -> None:
+    """List a namespace's jobs with their latest run and its state (GET /api/v1/namespaces/NS/jobs)."""
+    from python_ops.lineage import reads
+
+    with state(ctx).engines.connect(autocommit=True) as conn:
+        data = reads.jobs(conn, namespace, limit, offset)
+    _emit(
+        ctx, data, f"jobs of {namespace}", "jobs",
+        {"job": "name", "state": lambda j: _latest(j, "state"), "started": lambda j: _latest(j, "startedAt"),
+         "ended": lambda j: _latest(j, "endedAt"), "latest run": lambda j: _latest(j, "id")},
+    )  # fmt: skip
+
+
+@app.command(epilog="Example: migrata lineage datasets food_delivery")
+def datasets(
+    ctx: typer.Context,
+    namespace: str = typer.Argument(..., help="Namespace of the datasets."),
+    limit: int = _LIMIT,
+    offset: int = _OFFSET,
+) -> None:
+    """List a namespace's datasets (GET /api/v1/namespaces/NS/datasets)."""
+    from python_ops.lineage import reads
+
+    with state(ctx).engines.connect(autocommit=True) as conn:
+        data = reads.datasets(conn, namespace, limit, offset)
+    _emit(ctx, data, f"datasets of {namespace}", "datasets",
+          {"dataset": "name", "source": "sourceName", "fields": lambda d: len(d["fields"])})  # fmt: skip
+
+
+@app.command(epilog="Example: migrata lineage runs food_delivery etl_orders_7_days --limit 10")
+def runs(
+    ctx: typer.Context,
+    namespace: str = typer.Argument(..., help="Namespace of the job."),
+    job: str = typer.Argument(..., help="Name of the job."),
+    limit: int = _LIMIT,
+    offset: int = _OFFSET,
+) -> None:
+    """A job's run history, newest first (GET /api/v1/namespaces/NS/jobs/JOB/runs)."""
+    from python_ops.lineage import reads
+
+    with state(ctx).engines.connect(autocommit=True) as conn:
+        data = reads.job_runs(conn, namespace, job, limit, offset)
+    columns = {"run": "id", "state": "state", "started": "startedAt", "ended": "endedAt", "ms": "durationMs"}
+    _emit(ctx, data, f"runs of {job}", "runs", columns)
+
+
+@app.command(epilog="Example: migrata lineage run 0190f4f4-0c4e-7c1a-9d5e-6b1f1d2c3a4b")
+def run(ctx: typer.Context, run_id: str = typer.Argument(..., help="The run's id.")) -> None:
+    """One run (GET /api/v1/jobs/runs/ID)."""
+    from python_ops.lineage import reads
+
+    with state(ctx).engines.connect(autocommit=True) as conn:
+        data = reads.run(conn, run_id)
+    columns = {"run": "id", "job": "jobName", "state": "state", "started": "startedAt", "ended": "endedAt"}
+    _emit(ctx, data, "run", "", columns)
+
+
+@app.command(epilog="Example: migrata lineage search delivery --filter dataset --limit 5")
+def search(
+    ctx: typer.Context,
+    q: str = typer.Argument(..., help="Text in the name (case-insensitive), or a pattern with % and _."),
+    filter: str | None = typer.Option(None, "--filter", help="job or dataset."),
+    sort: str = typer.Option("name", "--sort", help="name or updated_at."),
+    limit: int = typer.Option(10, "--limit", min=0, help="Results (Marquez's default 10)."),
+    namespace: str | None = typer.Option(None, "--namespace", help="Only this namespace."),
+) -> None:
+    """Search jobs and datasets by name (GET /api/v1/search)."""
+    from python_ops.lineage import reads
+
+    with state(ctx).engines.connect(autocommit=True) as conn:
+        data = reads.search(conn, q, filter, sort, limit, namespace)
+    _emit(ctx, data, f"search {q}", "results", {"type": "type", "node": "nodeId", "updated": "updatedAt"})
+
+
+@app.command(
+    "column-lineage",
+    epilog="Example: migrata lineage column-lineage dataset:food_delivery:public.delivery_7_days",
+)
+def column_lineage(
+    ctx: typer.Context,
+    node: str = typer.Argument(..., help="dataset:NS:NAME or datasetField:NS:NAME:FIELD"),
+    depth: int = typer.Option(20, "--depth", min=0, help="Steps to follow (Marquez's default 20)."),
+    downstream: bool = typer.Option(False, "--downstream", help="Also the fields these feed."),
+) -> None:
+    """Field-level lineage from the stored columnLineage facets (GET /api/v1/column-lineage)."""
+    from python_ops.lineage import reads
+
+    with state(ctx).engines.connect(autocommit=True) as conn:
+        data = reads.column_lineage(conn, node, depth, downstream)
+    _emit(ctx, data, f"column lineage of {node}", "graph",
+          {"field": "id", "inputs": lambda n: ", ".join(e["origin"] for e in n["inEdges"])})  # fmt: skip
+
+
+@app.command(epilog="Example: migrata lineage stats --days 7")
+def stats(
+    ctx: typer.Context, days: int = typer.Option(7, "--days", min=0, help="Days back from today.")
+) -> None:
+    """Dashboard counts: runs per day and state (GET /api/v1/stats/runs)."""
+    from python_ops.lineage import reads
+
+    with state(ctx).engines.connect(autocommit=True) as conn:
+        data = reads.dashboard(conn, days)
+    _emit(
+        ctx,
+        data,
+        f"runs of the last {days} days",
+        "runs",
+        {"date": "date", "state": "state", "runs": "count"},
     )

@@ -130,8 +130,9 @@ class LineageBackfill(Operation):
                 None,
             ),
             Step(
-                "then the edge model once over every run and every job's static lineage",
-                _dry_sql(conn, self.models, [batch.FILL_ALL, batch.FILL_ALL_JOBS], (EDGES,)),
+                "then the edge model and the read-serving models (latest run per job, daily run counts) "
+                "once over every run and every job's static lineage",
+                _dry_sql(conn, self.models, [batch.FILL_ALL, batch.FILL_ALL_JOBS], batch.WHOLE_STORE_MODELS),
                 None,
             ),
         ]
@@ -195,11 +196,14 @@ class LineageBackfill(Operation):
         ]
 
 
-def build_edges(conn: psycopg.Connection, models: LineageModels) -> int:
-    """Run the edge model once over every run and every job's static lineage; return edges written."""
+def build_whole_store(conn: psycopg.Connection, models: LineageModels) -> dict[str, int]:
+    """Run the edge model and the read-serving models (latest run per job, daily run counts) once over
+    every run and every job's static lineage; return rows written per model."""
     with conn.transaction():
-        result = batch.apply(conn, models, [batch.FILL_ALL, batch.FILL_ALL_JOBS], {}, (EDGES,))
-    return result.rows[EDGES]
+        result = batch.apply(
+            conn, models, [batch.FILL_ALL, batch.FILL_ALL_JOBS], {}, batch.WHOLE_STORE_MODELS
+        )
+    return result.rows
 
 
 def _split(conn: psycopg.Connection, workers: int) -> list[Key | None]:
@@ -290,7 +294,7 @@ def _parallel(
             return Report(NAME, "dry-run", plan, elapsed_s=time.monotonic() - started)
         checks = [c for r in reports for c in r.checks if not c.ok] + whole.verify(conn, plan)
         ok = all(r.ok for r in reports) and all(c.ok for c in checks)
-        edges = build_edges(conn, models) if ok else 0
+        edges = build_whole_store(conn, models)[EDGES] if ok else 0
         with conn.transaction():
             checkpoints.finish(conn, PARALLEL, "done" if ok else "failed")
     resumed = {f"{NAME}:{part}": last for part, last in finished.items()}
@@ -368,5 +372,8 @@ def backfill(
                 LineageBackfill(models, chunk_size), conn, dry_run=dry_run, on_progress=on_progress
             )
             if report.status == "ok":
-                report.details["edges"] = build_edges(conn, models)
+                rows = build_whole_store(conn, models)
+                report.details["edges"] = rows[EDGES]
+                report.details["jobs_latest"] = rows[batch.JOBS_LATEST]
+                report.details["run_count_rows"] = rows[batch.RUN_COUNTS]
             return report

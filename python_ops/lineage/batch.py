@@ -1,12 +1,15 @@
 """Own running the lineage dbt models' compiled SQL for a batch of runs: backfill chunks and micro-batches.
 
-The dbt models `run_lineage_denormalized`, `run_parent_lineage_denormalized` and `lineage_graph_edges`
-are the only definition of those tables. Compiled once with the var `migrata_batch: true`
+The dbt models `run_lineage_denormalized`, `run_parent_lineage_denormalized`, `lineage_graph_edges` and
+the read-serving `lineage_jobs_latest` and `lineage_run_counts_daily` are the only definition of those
+tables. Compiled once with the var `migrata_batch: true`
 (`python_ops/lineage/compiled.py`), each model's SELECT reads the runs listed in the session's temp
-table `pg_temp.migrata_batch_runs` (and, for static edges, the jobs in `pg_temp.migrata_batch_jobs`).
+table `pg_temp.migrata_batch_runs` (and, for static edges, the jobs in `pg_temp.migrata_batch_jobs`;
+for the daily counts, the days the runs were on before the batch in `pg_temp.migrata_batch_days`).
 A batch, inside the caller's transaction:
 
-1. fills the temp tables (a range of runs for a backfill chunk, a list of runs for a micro-batch);
+1. fills the temp tables (a range of runs for a backfill chunk, a list of runs for a micro-batch; when
+   the daily counts are among the models, the runs' days before run_lineage_denormalized is replaced);
 2. per model, in dependency order: runs the model's pre-hooks from the manifest (the edge model's lock),
    stages its SELECT, creates the monthly partitions the staged rows need
    (`migrata_ensure_range_partitions`), deletes the rows being replaced by the model's unique_key (in
@@ -31,13 +34,23 @@ from psycopg import sql
 RLD = "run_lineage_denormalized"
 RPLD = "run_parent_lineage_denormalized"
 EDGES = "lineage_graph_edges"
-MODELS = (RLD, RPLD, EDGES)  # dependency order: the edges read run_lineage_denormalized
+JOBS_LATEST = "lineage_jobs_latest"
+RUN_COUNTS = "lineage_run_counts_daily"
+# dependency order: the edges and the read-serving tables read run_lineage_denormalized
+MODELS = (RLD, RPLD, EDGES, JOBS_LATEST, RUN_COUNTS)
+# built once over the whole store at the end of a backfill (its chunks write only RLD and RPLD)
+WHOLE_STORE_MODELS = (EDGES, JOBS_LATEST, RUN_COUNTS)
 
-SETUP = [
+CREATE = [
     "CREATE TEMP TABLE IF NOT EXISTS migrata_batch_runs (run_uuid uuid PRIMARY KEY) ON COMMIT DELETE ROWS",
     "CREATE TEMP TABLE IF NOT EXISTS migrata_batch_jobs (job_uuid uuid PRIMARY KEY) ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE IF NOT EXISTS migrata_batch_days (run_date date PRIMARY KEY) ON COMMIT DELETE ROWS",
+]
+SETUP = [
+    *CREATE,
     "DELETE FROM pg_temp.migrata_batch_runs",
     "DELETE FROM pg_temp.migrata_batch_jobs",
+    "DELETE FROM pg_temp.migrata_batch_days",
 ]
 # how a batch names its runs and jobs
 FILL_RANGE = (
@@ -52,6 +65,16 @@ FILL_ALL_JOBS = (
     "INSERT INTO pg_temp.migrata_batch_jobs (job_uuid) SELECT DISTINCT job_uuid FROM lineage_job_io"
 )
 ANALYZE = ["ANALYZE pg_temp.migrata_batch_runs", "ANALYZE pg_temp.migrata_batch_jobs"]
+# the days the batch's runs are on before run_lineage_denormalized is replaced (lineage_run_counts_daily)
+FILL_OLD_DAYS = (
+    "INSERT INTO pg_temp.migrata_batch_days (run_date) SELECT DISTINCT r.run_date "
+    "FROM run_lineage_denormalized r JOIN pg_temp.migrata_batch_runs b USING (run_uuid)"
+)
+
+
+def _prologue(fill: Sequence[str], names: Sequence[str]) -> list[str]:
+    """Setup, the fill statements and what the models named need before the first of them runs."""
+    return [*SETUP, *fill, *ANALYZE, *([FILL_OLD_DAYS] if RUN_COUNTS in names else [])]
 
 
 @dataclass(frozen=True)
@@ -140,9 +163,9 @@ def statements(
 ) -> str:
     """The SQL script a batch runs (for --dry-run): setup, fill, and each model's steps. `columns`
     False: before dbt made the tables and views, the insert's column list is not known yet."""
-    lines = [*SETUP, *fill, *ANALYZE]
+    lines = _prologue(fill, names)
     with conn.transaction():
-        for statement in SETUP[:2]:
+        for statement in CREATE:
             conn.execute(statement)
         for name in names:
             model = models.get(name)
@@ -165,7 +188,7 @@ def tables_ready(conn: psycopg.Connection, models: LineageModels) -> bool:
     """Whether every model's table exists with the columns (in the order) its compiled SELECT returns."""
     try:
         with conn.transaction():
-            for statement in SETUP[:2]:
+            for statement in CREATE:
                 conn.execute(statement)
             for model in models.models:
                 wanted = select_columns(conn, model)
@@ -217,7 +240,7 @@ def apply(
     started = time.monotonic()
     result = BatchResult()
     with conn.cursor() as cur:
-        for statement in [*SETUP, *fill, *ANALYZE]:
+        for statement in _prologue(fill, names):
             cur.execute(statement, params if "%(" in statement else None)
         for name in names:
             model = models.get(name)

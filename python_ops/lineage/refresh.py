@@ -1,7 +1,8 @@
 """Own refreshing the denormalized lineage tables: run the incremental dbt models (and their gates).
 
 `run_lineage_denormalized` and `run_parent_lineage_denormalized` are dbt models with the
-`partitioned_incremental` materialization, `lineage_graph_edges` an incremental model over the first;
+`partitioned_incremental` materialization, `lineage_graph_edges`, `lineage_jobs_latest` and
+`lineage_run_counts_daily` incremental models over the first (the list is batch.MODELS);
 this module only chooses the dbt arguments (selection, partition window vars) so the CLI, Dagster and
 tests build them the same way.
 """
@@ -13,10 +14,11 @@ from collections.abc import Sequence
 from datetime import date
 
 from python_ops.dbt_project import run_dbt
+from python_ops.lineage.batch import EDGES, MODELS
 from python_ops.settings import MigrataSettings
 
-GRAPH_MODEL = "lineage_graph_edges"
-MODELS = ("run_lineage_denormalized", "run_parent_lineage_denormalized", GRAPH_MODEL)
+GRAPH_MODEL = EDGES
+__all__ = ["GRAPH_MODEL", "MODELS", "dbt_args", "dbt_vars", "refresh"]
 LINEAGE_PATH = "fqn:lineage"
 
 

@@ -9,14 +9,15 @@
 - Handlers never block the event loop: decoding and validation run in the thread pool, writes in
   group-commit writer threads (`GroupCommitter`): the events of concurrent requests are written in one
   transaction, each request answered when it committed. Reads use a psycopg_pool.
-- `GET /api/v1/lineage?nodeId=…&depth=…&direction=…` (or namespace= and name= with type=): the graph
-  from `lineage_graph_edges`, which the micro-batch refresher (`refresher.py`, one leader across the
-  worker processes) keeps within about a second of what was accepted.
+- Reads in Marquez's paths and shapes (`api.py`: lineage, column-lineage, namespaces, jobs, datasets,
+  runs, search, stats) from the denormalized tables and `lineage_graph_edges`, which the micro-batch
+  refresher (`refresher.py`, one leader across the worker processes) keeps within about a second of
+  what was accepted.
 - `GET /api/v1/health`: database reachable, pool and refresher state.
 - Shutdown (SIGTERM/SIGINT through uvicorn): no new requests; the writers drain what was accepted,
   the refresher runs a last batch, the pool closes.
 
-Routers are plain FastAPI `APIRouter`s so further read endpoints (Marquez's) can be added beside them.
+Routers are plain FastAPI `APIRouter`s: ingestion and health here, Marquez's reads in `api.py`.
 """
 
 from __future__ import annotations
@@ -40,10 +41,9 @@ from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
 
 from python_ops.engines.context import Engines
-from python_ops.errors import MigrataError
+from python_ops.lineage.api import marquez_router
 from python_ops.lineage.batch import LineageModels
 from python_ops.lineage.events import Event, EventError, TimeWindow, loads, validate
-from python_ops.lineage.graph import lineage_graph
 from python_ops.lineage.ingest import RunConflict, prepare, write
 from python_ops.lineage.raw import forget_partitions
 from python_ops.lineage.refresher import Refresher
@@ -271,6 +271,7 @@ def create_app(engines: Engines, models: LineageModels | None, config: ServerCon
     app = FastAPI(title="migrata lineage", version="2", lifespan=lifespan)
     app.include_router(ingest_router(config, state))
     app.include_router(read_router(state))
+    app.include_router(marquez_router(state))
     return app
 
 
@@ -325,32 +326,6 @@ def ingest_router(config: ServerConfig, state: dict[str, Any]) -> APIRouter:
 
 def read_router(state: dict[str, Any]) -> APIRouter:
     router = APIRouter()
-
-    def _graph(node: str | tuple[str, str, str], depth: int, direction: str) -> Any:
-        with state["pool"].connection() as conn:
-            return lineage_graph(conn, node, depth, direction)  # type: ignore[arg-type]
-
-    @router.get("/api/v1/lineage")
-    async def graph(
-        nodeId: str | None = None,  # Marquez's parameter name
-        depth: int = 3,
-        direction: str = "both",
-        type: str | None = None,
-        namespace: str | None = None,
-        name: str | None = None,
-    ) -> Any:
-        """The lineage graph around a node, from lineage_graph_edges."""
-        node: str | tuple[str, str, str] | None = nodeId
-        if type and namespace and name:
-            node = (type, namespace, name)
-        if node is None:
-            return JSONResponse(
-                {"error": "nodeId is required (or type, namespace and name)"}, status_code=400
-            )
-        try:
-            return await run_in_threadpool(_graph, node, depth, direction)
-        except MigrataError as exc:
-            return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=400)
 
     @router.get("/api/v1/health")
     async def health() -> Any:

@@ -138,3 +138,48 @@ def test_retain_exports_drops_months_and_ingest_restores(
 def test_missing_file_is_a_usage_error(settings_env: MigrataSettings, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["lineage", "ingest", str(tmp_path / "nope.json")])
     assert result.exit_code == 2
+
+
+def test_read_verbs_print_marquez_json_when_piped(
+    settings_env: MigrataSettings, conn: psycopg.Connection
+) -> None:
+    from python_ops.engines.context import Engines
+    from python_ops.lineage.backfill import backfill
+    from python_ops.lineage.compiled import lineage_models
+    from python_ops.lineage.ingest import ingest_events
+
+    unicode_job = {
+        "eventType": "COMPLETE",
+        "eventTime": "2026-01-01T00:00:00Z",
+        "run": {"runId": str(uuid.uuid4())},
+        "job": {"namespace": "food_delivery", "name": "étl_café"},
+        "producer": "https://example.com/test",
+    }
+    ingest_events(conn, [*food_delivery_events(), unicode_job])
+    assert backfill(
+        Engines.from_settings(settings_env), models=lineage_models(settings_env), chunk_size=100
+    ).ok
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> dict:
+        result = runner.invoke(app, ["lineage", *args])
+        assert result.exit_code == code, result.output
+        return json.loads(result.stdout) if code == 0 else {"stderr": result.stderr}
+
+    jobs = run("jobs", "food_delivery", "--limit", "100")
+    assert jobs["totalCount"] == len(jobs["jobs"]) and all("latestRun" in j for j in jobs["jobs"])
+    assert run("jobs", "food_delivery", "--limit", "2", "--offset", "1")["jobs"] == jobs["jobs"][1:3]
+    assert run("namespaces")["namespaces"][0]["name"] == "food_delivery"
+    assert run("datasets", "food_delivery", "--limit", "1")["totalCount"] > 1
+    history = run("runs", "food_delivery", "étl_café")
+    assert history["totalCount"] == 1 and history["runs"][0]["state"] == "COMPLETED"
+    assert run("run", history["runs"][0]["id"])["id"] == history["runs"][0]["id"]
+    raw = runner.invoke(app, ["lineage", "search", "café"]).stdout
+    assert "étl_café" in raw and "\\u" not in raw  # unicode as text
+    assert json.loads(raw)["results"][0]["nodeId"] == "job:food_delivery:étl_café"
+    assert run("stats", "--days", "3650")["totalCount"] > 0
+    assert run("column-lineage", "dataset:food_delivery:public.delivery_7_days", "--depth", "1")["graph"]
+    assert "unknown" in run("jobs", "nowhere", code=2)["stderr"]
+    assert "unknown" in run("runs", "food_delivery", "no_such_job", code=2)["stderr"]
+    assert "unknown" in run("graph", "job:food_delivery:no_such_job", code=2)["stderr"]
+    assert runner.invoke(app, ["lineage", "jobs", "food_delivery", "--limit", "-1"]).exit_code == 2

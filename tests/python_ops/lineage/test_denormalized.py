@@ -63,7 +63,7 @@ def _backfill_agrees_with_the_store(settings: MigrataSettings, conn: psycopg.Con
     # the indexes come from the model's config, through dbt
     assert conn.execute(
         "SELECT count(*) FROM pg_indexes WHERE tablename = 'run_lineage_denormalized'"
-    ).fetchone() == (8,)
+    ).fetchone() == (9,)  # incl. (run_date, state, namespace_name): lineage_run_counts_daily's recounts
 
 
 def test_build_incremental_update_and_gates(settings: MigrataSettings, conn: psycopg.Connection) -> None:

@@ -87,7 +87,8 @@ def _wait_for_edge(url: str, node: str, source: str, target: str, timeout_s: flo
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
         answer = httpx.get(f"{url}/api/v1/lineage", params={"nodeId": node, "depth": 1})
-        if answer.status_code == 200 and {"source": source, "target": target} in answer.json()["edges"]:
+        edges = [e for n in answer.json().get("graph", []) for e in n["outEdges"]]
+        if answer.status_code == 200 and {"origin": source, "destination": target} in edges:
             return time.monotonic() - started
         time.sleep(0.1)
     raise AssertionError(f"edge {source} -> {target} not visible after {timeout_s}s")

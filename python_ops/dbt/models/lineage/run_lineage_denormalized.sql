@@ -9,6 +9,7 @@
             {'columns': ['job_uuid', 'created_at']},
             {'columns': ['namespace_name', 'job_name', 'created_at']},
             {'columns': ['state', 'created_at']},
+            {'columns': ['run_date', 'state', 'namespace_name']},
             {'columns': ['updated_at']},
             {'columns': ['denormalized_xid']},
             {'columns': ['input_dataset_uuids'], 'type': 'gin'},
