@@ -28,19 +28,8 @@ def test_interpreter_that_never_imports_dbt_does_not_load_it() -> None:
 
 def test_chdb_driver_opens_the_profile_host_directory(settings: MigrataSettings) -> None:
     from dbt.adapters.clickhouse.connections import get_db_client
-    from dbt.adapters.clickhouse.credentials import ClickHouseCredentials
 
-    creds = ClickHouseCredentials(
-        driver="chdb",
-        host=str(settings.chdb_path),
-        port=8123,
-        user="default",
-        password="",
-        schema=settings.clickhouse.database,
-        database="",
-        check_exchange=False,
-    )
-    client = get_db_client(creds)
+    client = get_db_client(_credentials(settings))
     try:
         assert type(client).__name__ == "ChChdbClient"
         assert client.query("SELECT 40 + 2").result_rows == [(42,)]
