@@ -6,8 +6,9 @@ plan  — the watermark, the cutoff (now - max_age_hours), the Postgres digest o
         exact SQL each runs: the table's compiled dbt model over that slice (`--dry-run` prints it);
 run   — batch 1 sweeps the late rows (pushed by id), then each batch copies one slice with the SQL
         the plan's function builds for it; a repeated slice is an idempotent re-delivery. A batch
-        counts the rows ClickHouse holds in its slice, each once (FINAL), so a slice copied again
-        after a crash is counted once and the report says exactly how many rows were archived;
+        counts the rows its own copy wrote (pushed, or ClickHouse's count of the slice after minus
+        before), never rows an earlier crashed copy left, so a slice copied again after a crash
+        counts once and the report says exactly how many rows were archived;
 verify— ClickHouse's digest (FINAL) of (watermark, cutoff] must equal the plan's Postgres digest, and
         no late row may still be missing;
 finish— only then: watermark := cutoff and the audit event, in one Postgres transaction.
@@ -257,13 +258,20 @@ class ArchiveCopy(Operation):
                     chunk_rows=self.config.push_chunk_rows)  # fmt: skip
 
     def _copy(self, conn: psycopg.Connection, lo: datetime, hi: datetime) -> int:
+        """Copy one slice; return the rows this copy wrote (a slice copied again counts once)."""
         self.hook("copy")
         if self.config.transport == "push":
-            push(conn, self.ch, self.spec, self.compiled, statement=self._copy_statement(lo, hi),
-                 slug=self.dataset.slug, chunk_rows=self.config.push_chunk_rows)  # fmt: skip
-        else:
-            pull(self.ch, self._pull_sql(lo, hi), table=self.spec.name)
-        return archived_rows(self.ch, self.spec, self.dataset.id, lo, hi)
+            return push(conn, self.ch, self.spec, self.compiled, statement=self._copy_statement(lo, hi),
+                        slug=self.dataset.slug, chunk_rows=self.config.push_chunk_rows)  # fmt: skip
+        # rows an earlier, crashed copy of the slice left are in `before`: not counted again
+        before = self._written(lo, hi)
+        pull(self.ch, self._pull_sql(lo, hi), table=self.spec.name)
+        return self._written(lo, hi) - before
+
+    def _written(self, lo: datetime, hi: datetime) -> int:
+        """Rows written into the slice so far, a repeated delivery included (no FINAL: cheap)."""
+        where = ch_range(self.spec, self.dataset.id, lo, hi)
+        return int(self.ch.command(f"SELECT count() FROM {_q(self.spec.name)} WHERE {where}"))
 
     def _gaps(self, conn: psycopg.Connection, plan: Plan, position: Any) -> list[str]:
         """Rows that arrived below a saved position since its slices were copied (resuming a run)."""
