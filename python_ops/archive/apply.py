@@ -26,7 +26,7 @@ import psycopg
 
 from python_ops.archive import state
 from python_ops.archive.cleanup import ArchiveCleanup
-from python_ops.archive.compiled import ArchiveModels
+from python_ops.archive.compiled import ArchiveModels, Prepared
 from python_ops.archive.copy import ArchiveCopy, FaultHook
 from python_ops.archive.schema import TableSpec, read_spec
 from python_ops.engines.clickhouse import ChdbBusyError
@@ -103,16 +103,14 @@ def run(
     if not config.enabled:
         return []
     cleanup = config.cleanup_after_run if cleanup is None else cleanup
-    reports: list[Report] = []
     with engines.connect(autocommit=True) as conn:
         all_specs = specs(conn, config)
         chosen = specs(conn, config, table)
         datasets = state.datasets(conn, dataset_id)
-        # every table and the view, so the view covers them all; dbt only when a table or cache is missing
-        with _lock(engines, "tables", wait=True, dry_run=dry_run):
-            prepared = _when_free(lambda: models.prepare(engines, all_specs, dry_run=dry_run), wait=wait)
-        steps = prepared.steps
-        with _clickhouse(engines, wait=wait) as ch:
+
+        def copy_all(ch: Client, prepared: Prepared) -> list[Report]:
+            reports: list[Report] = []
+            steps = prepared.steps
             for dataset in datasets:
                 for spec in chosen:
                     with _lock(engines, f"{spec.name}/{dataset.id}", wait=wait, dry_run=dry_run):
@@ -135,7 +133,17 @@ def run(
                                 ch=ch, spec=spec, dataset=dataset, config=config, hook=hook
                             )
                             reports.append(execute(delete, conn, dry_run=dry_run, on_progress=on_progress))
-    return reports
+            return reports
+
+        with _clickhouse(engines, wait=wait) as ch:  # the common case: every table there, every model cached
+            ready = models.ready(ch, all_specs)
+            if ready is not None:
+                return copy_all(ch, ready)
+        # dbt builds every missing table and the view (so the view covers them all), compiles, caches
+        with _lock(engines, "tables", wait=True, dry_run=dry_run):
+            prepared = _when_free(lambda: models.prepare(engines, all_specs, dry_run=dry_run), wait=wait)
+        with _clickhouse(engines, wait=wait) as ch:
+            return copy_all(ch, prepared)
 
 
 def run_cleanup(

@@ -210,8 +210,19 @@ class ArchiveModels:
                 )
         return compiled
 
+    def ready(self, ch: Client, specs: Sequence[TableSpec]) -> Prepared | None:
+        """The compiled models of `specs` if every table exists and every model is cached, else None."""
+        compiled = {s.name: self._cached(s) for s in specs}
+        existing = _existing_columns(ch, [*compiled, self.view])
+        if self.view not in existing or any(t is None or n not in existing for n, t in compiled.items()):
+            return None
+        return Prepared(_checked(specs, compiled, existing))
+
     def prepare(self, engines: Engines, specs: Sequence[TableSpec], *, dry_run: bool = False) -> Prepared:
-        """The compiled models of `specs`, their tables created by dbt first (a dry run only compiles)."""
+        """The compiled models of `specs`, their tables created by dbt first (a dry run only compiles).
+
+        Opens ClickHouse itself and closes it before dbt runs (chDB admits one process).
+        """
         compiled: dict[str, CompiledTable | None] = {s.name: self._cached(s) for s in specs}
         with engines.clickhouse() as ch:
             existing = _existing_columns(ch, [*compiled, self.view])
@@ -227,15 +238,7 @@ class ArchiveModels:
             steps.append(Step(f"dbt builds {what} from their models (no rows)", "-- dbt " + " ".join(args)))
             if not dry_run:
                 compiled |= self._dbt(engines, "run", missing, view=True)
-        tables: dict[str, CompiledTable] = {}
-        for spec in specs:
-            table = compiled[spec.name]
-            assert table is not None
-            have = existing.get(spec.name)
-            if have is not None and have != list(table.columns):
-                _refuse_drift(spec.name, have, table.columns)
-            tables[spec.name] = table
-        return Prepared(tables, steps)
+        return Prepared(_checked(specs, compiled, existing), steps)
 
     def gate(self, engines: Engines, tables: Sequence[str] | None = None) -> tuple[bool, str]:
         """Run the archive's gate, the dbt test `assert_archive_agrees_up_to_watermark` (for `tables`).
@@ -262,6 +265,23 @@ class ArchiveModels:
         if failures:
             return False, f"{failures} rows in Postgres at or below a watermark are not archived"
         return True, "every row in Postgres at or below its watermark is archived"
+
+
+def _checked(
+    specs: Sequence[TableSpec],
+    compiled: dict[str, CompiledTable | None],
+    existing: dict[str, list[tuple[str, str]]],
+) -> dict[str, CompiledTable]:
+    """The compiled models, each checked against its table's columns where the table exists."""
+    tables: dict[str, CompiledTable] = {}
+    for spec in specs:
+        table = compiled[spec.name]
+        assert table is not None
+        have = existing.get(spec.name)
+        if have is not None and have != list(table.columns):
+            _refuse_drift(spec.name, have, table.columns)
+        tables[spec.name] = table
+    return tables
 
 
 def _refuse_drift(table: str, have: list[tuple[str, str]], want: tuple[tuple[str, str], ...]) -> None:

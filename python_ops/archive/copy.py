@@ -87,7 +87,7 @@ def _missing(
     lo: datetime | None,
     hi: datetime,
 ) -> list[str]:
-    """Ids of Postgres rows with lo < time <= hi that ClickHouse does not hold (compares id sets)."""
+    """Ids of Postgres rows with lo < time <= hi that ClickHouse lacks (asks it for exactly those ids)."""
     cfg = spec.config
     rows = conn.execute(
         sql.SQL("SELECT {}::text, {} FROM {} WHERE {}").format(
@@ -97,16 +97,18 @@ def _missing(
             pg_range(spec, dataset_id, lo, hi),
         )
     ).fetchall()
-    if not rows:
-        return []
+    if not rows or not table_exists(ch, spec.name):
+        return [r[0] for r in rows]
     oldest = min(r[1] for r in rows)
-    present: set[str] = set()
-    if table_exists(ch, spec.name):
-        result = ch.query(
+    present = {
+        r[0]
+        for r in ch.query(
             f"SELECT DISTINCT toString({_q(cfg.id_column)}) FROM {_q(spec.name)} "
-            f"WHERE {ch_range(spec, dataset_id, oldest - timedelta(microseconds=1), hi)}"
-        )
-        present = {r[0] for r in result.result_rows}
+            f"WHERE {ch_range(spec, dataset_id, oldest - timedelta(microseconds=1), hi)} "
+            f"AND toString({_q(cfg.id_column)}) IN {{ids:Array(String)}}",
+            parameters={"ids": [r[0] for r in rows]},
+        ).result_rows
+    }
     return [r[0] for r in rows if r[0] not in present]
 
 
@@ -116,22 +118,31 @@ def late_ids(
     spec: TableSpec,
     dataset_id: str,
     wm: datetime | None,
-    grace: timedelta,
 ) -> list[str]:
     """Ids of rows still in Postgres at or below the watermark that ClickHouse does not have.
 
-    Below watermark - grace Postgres normally holds nothing (cleanup removed what ClickHouse has), so
-    the few rows there are checked by id. In the grace window nothing was deleted, so as many rows in
-    ClickHouse as in Postgres means none is missing; only a shortfall costs an id comparison.
+    Postgres' rows at or below the watermark are counted per month, with their first and last time
+    (one index range scan). Where cleanup has not run (the grace window; every month, when cleanup
+    is off), ClickHouse holds as many rows (FINAL) over that span as Postgres, and nothing is
+    missing; only a month whose counts differ (a late row, or cleanup removed archived rows, which
+    leaves few) costs an id comparison. A run with nothing new stays cheap with cleanup or without.
     """
     if wm is None:
         return []
-    bound = wm - grace - timedelta(microseconds=1)  # time < wm - grace  <=>  time <= bound
-    missing = _missing(conn, ch, spec, dataset_id, None, bound)
-    pg_rows = _pg_count(conn, spec, dataset_id, bound, wm)
-    ch_rows = archived_rows(ch, spec, dataset_id, bound, wm) if pg_rows and table_exists(ch, spec.name) else 0
-    if pg_rows > ch_rows:
-        missing += _missing(conn, ch, spec, dataset_id, bound, wm)
+    time = sql.Identifier(spec.config.time_column)
+    months = conn.execute(
+        sql.SQL(
+            "SELECT count(*), min({t}), max({t}) FROM {table} WHERE {where} "
+            "GROUP BY date_trunc('month', {t} AT TIME ZONE 'UTC')"
+        ).format(t=time, table=sql.Identifier(spec.name), where=pg_range(spec, dataset_id, None, wm))
+    ).fetchall()
+    missing: list[str] = []
+    exists = table_exists(ch, spec.name)
+    for rows, first, last in months:
+        lo = first - timedelta(microseconds=1)
+        # equal counts over the span of Postgres' rows: every one archived (FINAL counts each row once)
+        if not exists or archived_rows(ch, spec, dataset_id, lo, last) != rows:
+            missing += _missing(conn, ch, spec, dataset_id, lo, last)
     return missing
 
 
@@ -157,7 +168,6 @@ class ArchiveCopy(Operation):
         self.now = now
         self.hook = hook or _noop
         self._late: list[str] = []
-        self._grace = timedelta(hours=config.grace_period_hours)
         self._swept = False
         self._pg: Digest = Digest(0, 0)
         self._digest: Digest | None = None
@@ -196,7 +206,7 @@ class ArchiveCopy(Operation):
             cutoff = wm  # max_age grew: never move the watermark back
         self._pg = postgres_digest(conn, spec, self.dataset.id, wm, cutoff)
         total, oldest = self._pg.rows, self._pg.oldest
-        self._late = late_ids(conn, self.ch, spec, self.dataset.id, wm, self._grace)
+        self._late = late_ids(conn, self.ch, spec, self.dataset.id, wm)
         start = wm if wm is not None else (oldest - timedelta(microseconds=1) if oldest else cutoff)
         slices = max(1, math.ceil(total / self.config.copy_batch_rows))
         width = timedelta(
@@ -310,7 +320,7 @@ class ArchiveCopy(Operation):
         pg = self._pg
         self._digest = Digest(pg.rows, pg.checksum, ch.bytes, ch.partitions)
         # the plan found every late row; only a sweep needs confirming (new late rows wait for the next run)
-        missing = late_ids(conn, self.ch, self.spec, self.dataset.id, wm, self._grace) if self._late else []
+        missing = late_ids(conn, self.ch, self.spec, self.dataset.id, wm) if self._late else []
         where = f"{self.spec.name} of {self.dataset.slug} in ({d['watermark_before']}, {d['cutoff']}]"
         return [
             Check("archived rows match Postgres", pg.rows == ch.rows, pg.rows, ch.rows, where),
