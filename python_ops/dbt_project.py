@@ -5,11 +5,21 @@ directory. Nothing is written next to it: targets, manifests and logs go under `
 The project's models depend on the target (lineage on Postgres, archive on ClickHouse), so each
 target has its own manifest, parsed on first use and again whenever a project file is newer.
 Nothing here runs at import time.
+
+The archived tables are a setting (`MIGRATA_ARCHIVE__TABLES`), so an installed migrata archives a new
+table without editing its package: `dbt_env` writes the one-line model of every archived table
+(`{{ archive_model() }}`) and its source entry into `migrata_archive`, a dbt package under
+`<MIGRATA_HOME>/dbt/packages/` (the project's packages-install-path; a package, not a model path, so
+dbt's compiled files land under the target path), and hands dbt the settings as the var `archive`.
+The SQL of those models lives once, in the project's macros.
 """
 
 from __future__ import annotations
 
+import ctypes
+import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -38,11 +48,83 @@ def manifest_path(settings: MigrataSettings, target: str) -> Path:
 
 SSL_FILES = ("sslrootcert", "sslcert", "sslkey")  # DSN parameters dbt's Postgres profile takes too
 
+ARCHIVE_PACKAGE = "migrata_archive"
+
+
+def packages_dir(settings: MigrataSettings) -> Path:
+    """The project's packages-install-path: it holds the generated package of the archived tables."""
+    return artifacts_dir(settings) / "packages"
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:  # an unchanged file keeps its mtime: no reparse
+        path.write_text(text)
+
+
+def write_archive_models(settings: MigrataSettings) -> Path:
+    """Write the model and source entry of every archived table (and remove those of tables dropped)."""
+    package = packages_dir(settings) / ARCHIVE_PACKAGE
+    folder = package / "models" / "archive"
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_if_changed(
+        package / "dbt_project.yml",
+        f'name: {ARCHIVE_PACKAGE}\nversion: "0.1.0"\nconfig-version: 2\nmodel-paths: ["models"]\n',
+    )
+    tables = [t.name for t in settings.archive.tables]
+    for stale in folder.glob("*.sql"):
+        if stale.stem not in tables:
+            stale.unlink()
+    for name in tables:
+        _write_if_changed(folder / f"{name}.sql", "{{ archive_model() }}\n")
+    # JSON is YAML: the table names need no quoting rules of their own
+    properties = {
+        "version": 2,
+        "sources": [
+            {
+                "name": "archived",
+                "description": "Postgres tables archived to ClickHouse (MIGRATA_ARCHIVE__TABLES).",
+                "schema": "public",
+                "tables": [{"name": name} for name in tables],
+            }
+        ],
+        "models": [
+            {
+                "name": t.name,
+                "description": f"Archived rows of Postgres {t.name} (macro archive_model).",
+                "columns": [
+                    {"name": column, "data_tests": ["not_null"]}
+                    for column in (t.id_column, t.dataset_column, t.time_column, "__dataset_slug")
+                ],
+            }
+            for t in settings.archive.tables
+        ],
+    }
+    header = f"# written by migrata from its settings: {_archive_var(settings)}\n"
+    _write_if_changed(folder / "__archived_tables.yml", header + json.dumps(properties, indent=2) + "\n")
+    return package
+
+
+def _archive_var(settings: MigrataSettings) -> str:
+    archive = settings.archive
+    return json.dumps(
+        {
+            "tables": [t.model_dump() for t in archive.tables],
+            "target_table": archive.target_table,
+            "watermark_table": archive.watermark_table,
+        },
+        sort_keys=True,
+    )
+
 
 def dbt_env(settings: MigrataSettings) -> dict[str, str]:
-    """The variables `profiles.yml` and dbt read, derived from migrata's settings."""
+    """The variables `profiles.yml` and dbt read, derived from migrata's settings.
+
+    Also writes the archived tables' models (`write_archive_models`) the variables point dbt to.
+    """
     env = {
         "MIGRATA_HOME": str(settings.home),
+        "MIGRATA_DBT_PACKAGES": str(write_archive_models(settings).parent),
+        "MIGRATA_DBT_ARCHIVE": _archive_var(settings),
         "MIGRATA_CLICKHOUSE__PG_COLLECTION": settings.clickhouse.pg_collection,
         "DBT_LOG_PATH": str(artifacts_dir(settings) / "logs"),
         # dagster-dbt runs each invocation in a subdirectory of this (a relative one lands in the package)
@@ -107,10 +189,23 @@ def dbt_command(args: list[str], settings: MigrataSettings) -> list[str]:
     return command
 
 
+# prctl(PR_SET_PDEATHSIG), resolved before any fork: a dbt child dies with the process that started it
+_PRCTL = getattr(ctypes.CDLL(None), "prctl", None) if sys.platform == "linux" else None
+
+
+def _die_with_parent() -> None:
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
 def run_dbt(
     args: list[str], settings: MigrataSettings, *, capture: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """Run the dbt CLI in the project with migrata's settings; raise a `MigrataError` if it fails."""
+    """Run the dbt CLI in the project with migrata's settings; raise a `MigrataError` if it fails.
+
+    dbt is killed if migrata dies (kill -9 included): an orphaned dbt would go on writing, and on chDB
+    hold the data directory a rerun needs.
+    """
     artifacts_dir(settings).mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
         dbt_command(args, settings),
@@ -119,6 +214,7 @@ def run_dbt(
         text=True,
         capture_output=capture,
         check=False,
+        preexec_fn=_die_with_parent,  # only calls prctl, resolved before the fork
     )
     if result.returncode != 0:
         tail = (result.stdout or "")[-2000:] if capture else ""
@@ -129,13 +225,15 @@ def run_dbt(
     return result
 
 
-def _newest_project_file() -> float:
-    return max(p.stat().st_mtime for p in PROJECT_DIR.rglob("*") if p.is_file())
+def _newest_project_file(settings: MigrataSettings) -> float:
+    write_archive_models(settings)
+    files = [*PROJECT_DIR.rglob("*"), *packages_dir(settings).rglob("*")]
+    return max(p.stat().st_mtime for p in files if p.is_file())
 
 
 def ensure_manifest(settings: MigrataSettings, target: str, *, force: bool = False) -> Path:
     """The manifest of `target`, parsed first if it is missing or older than a project file."""
     manifest = manifest_path(settings, target)
-    if force or not manifest.exists() or manifest.stat().st_mtime < _newest_project_file():
+    if force or not manifest.exists() or manifest.stat().st_mtime < _newest_project_file(settings):
         run_dbt(["parse", "--quiet", "--target", target], settings, capture=True)
     return manifest

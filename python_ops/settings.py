@@ -109,7 +109,8 @@ class LineageSettings(BaseModel):
 
 
 class ArchiveTable(BaseModel):
-    """One archived table: adding a table to the archive is one entry of this kind.
+    """One archived table: adding a table to the archive is one entry of this kind (its dbt model and
+    source entry are written from it, see python_ops.dbt_project).
 
     The table needs a text/uuid/integer id, a dataset column and a NOT NULL timestamptz time column
     (indexed together with the dataset column); the payload column joins the id and time in the
@@ -151,6 +152,11 @@ class ArchiveSettings(BaseModel):
         "the Postgres table).",
     )
     push_chunk_rows: int = Field(default=250_000, ge=1, description="Rows per Arrow insert on the push path.")
+    cleanup_after_run: bool = Field(
+        default=False,
+        description="Delete archived rows past the grace period from Postgres after every run (irreversible; "
+        "`migrata archive cleanup --yes` does it on demand).",
+    )
     schedule: str = Field(default="*/5 * * * *", description="Cron schedule of the archive job.")
     tables: list[ArchiveTable] = Field(default_factory=_default_archive_tables)
 

@@ -7,8 +7,7 @@ import time
 from migrata_samples import archive_rows as sample
 from migrata_samples.demo.section import Section
 from python_ops.archive.status import status
-from python_ops.db import connect
-from python_ops.engines import control
+from python_ops.engines.context import Engines
 from python_ops.settings import MigrataSettings
 
 DEMO_ROWS = 20_000  # per table, over 30 days: about three quarters are older than the 7-day max age
@@ -16,12 +15,12 @@ DEMO_ROWS = 20_000  # per table, over 30 days: about three quarters are older th
 
 def prepare(settings: MigrataSettings) -> None:
     """Add a fresh batch of aged audit rows and job runs (unique ids, so a second demo adds more)."""
-    with connect(control.postgres_dsn(settings), autocommit=True) as conn:
+    with Engines.from_settings(settings).connect(autocommit=True) as conn:
         sample.generate(conn, rows=DEMO_ROWS, days=30, datasets=2, tag=f"demo{int(time.time())}")
 
 
 def report(settings: MigrataSettings) -> Section:
-    result = status(settings)
+    result = status(Engines.from_settings(settings), settings.archive)
     copies = next(m for m in result.metrics if m.operation == "postgres_migration")
     cleanups = next(m for m in result.metrics if m.operation == "postgres_migration_cleanup")
     return Section(

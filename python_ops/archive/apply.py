@@ -1,154 +1,208 @@
-"""Own the archive verbs: `run` (copy → verify → watermark → cleanup per dataset and table) and `cleanup`.
+"""Own the archive verbs: `run` (copy → verify → watermark, and cleanup only when asked), `run_cleanup`
+and `restore`, per dataset and table.
 
-Each (dataset, table) is two runner operations: `ArchiveCopy`, then — only if it verified —
-`ArchiveCleanup`. The ClickHouse tables are created on first use with the DDL of `schema.py` (the dbt
-models build the same tables), and the view `settings.archive.target_table` is refreshed over all of
-them. With `dry_run` nothing is written anywhere: plans only.
+Every verb takes `Engines` first and the archive's settings (`ArchiveSettings`); `run` also takes the
+tables' dbt models (`ArchiveModels`, built at the edge by `compiled.archive_models(settings)`). A verb
+opens what it needs from the engines and never starts one.
+
+`run` first lets dbt build any missing ClickHouse table (and the view `migrated_data`) from its model
+and compile the models once (cached; see compiled.py), then runs one `ArchiveCopy` per (dataset,
+table), and deletes from Postgres only when cleanup is asked for (`cleanup=True`) or configured
+(`cleanup_after_run`, off by default). Each (dataset, table) runs under the operation lock `archive`
+of `<table>/<dataset>`, taken before its first write: a second run of the same pair fails at once
+naming the holder (or waits, `wait=True`), other pairs run side by side. With `dry_run` nothing is
+written anywhere (no lock, no dbt run): the plans carry the exact SQL a run would execute.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import contextlib
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
 
 import psycopg
-from clickhouse_connect.driver.client import Client
 
 from python_ops.archive import state
 from python_ops.archive.cleanup import ArchiveCleanup
-from python_ops.archive.copy import ArchiveCopy, FaultHook, table_exists
+from python_ops.archive.compiled import ArchiveModels, Prepared
+from python_ops.archive.copy import ArchiveCopy, FaultHook
 from python_ops.archive.schema import TableSpec, read_spec
-from python_ops.db import connect
-from python_ops.engines import control
-from python_ops.engines.clickhouse import quote_ident
+from python_ops.engines.clickhouse import ChdbBusyError
 from python_ops.errors import ConfigError, VerificationError
+from python_ops.locks import operation_lock
 from python_ops.runner import ProgressCallback, Report, execute
-from python_ops.settings import MigrataSettings
+from python_ops.settings import ArchiveSettings
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+
+    from python_ops.engines.context import Engines
+
+LOCK = "archive"
+_BUSY_POLL_S = 0.25
+T = TypeVar("T")
 
 
-@contextmanager
-def _engines(settings: MigrataSettings) -> Iterator[tuple[str, psycopg.Connection, Client]]:
-    dsn = control.postgres_dsn(settings)
-    with connect(dsn, autocommit=True) as conn, control.clickhouse(settings) as ch:
-        yield dsn, conn, ch
-
-
-def specs(conn: psycopg.Connection, settings: MigrataSettings, table: str | None = None) -> list[TableSpec]:
+def specs(conn: psycopg.Connection, config: ArchiveSettings, table: str | None = None) -> list[TableSpec]:
     """The configured archived tables (or the one asked for) with their Postgres columns."""
-    configured = settings.archive.tables
+    configured = config.tables
     if table is not None:
         configured = [t for t in configured if t.name == table]
         if not configured:
-            names = ", ".join(t.name for t in settings.archive.tables)
+            names = ", ".join(t.name for t in config.tables)
             raise ConfigError(
                 f"table {table} is not archived (archived: {names})", hint="add it to MIGRATA_ARCHIVE__TABLES"
             )
     return [read_spec(conn, t) for t in configured]
 
 
-def refresh_view(ch: Client, settings: MigrataSettings, all_specs: list[TableSpec]) -> None:
-    """(Re)create the one place to query every archived row: a view over the tables, each row once."""
-    parts = []
-    for spec in all_specs:
-        if not table_exists(ch, spec.name):
-            continue
-        cfg = spec.config
-        parts.append(
-            f"SELECT __source_table, __dataset_slug, __partition_key, __migrated_at, "
-            f"toString({quote_ident(cfg.id_column)}) AS id, "
-            f"toString({quote_ident(cfg.dataset_column)}) AS dataset_id, "
-            f"{quote_ident(cfg.time_column)} AS record_time, "
-            f"ifNull(toString({quote_ident(cfg.payload_column)}), '') AS payload, "
-            f"formatRowNoNewline('JSONEachRow', {', '.join(quote_ident(c.name) for c in spec.columns)}) "
-            "AS record "
-            f"FROM {quote_ident(spec.name)} FINAL"
-        )
-    if parts:
-        ch.command(
-            f"CREATE OR REPLACE VIEW {quote_ident(settings.archive.target_table)} AS\n"
-            + "\nUNION ALL\n".join(parts)
-        )
+def _when_free(fn: Callable[[], T], *, wait: bool) -> T:
+    """Call `fn`; while another process holds chDB's directory, fail at once or (`wait`) try again."""
+    while True:
+        try:
+            return fn()
+        except ChdbBusyError:
+            if not wait:
+                raise
+            time.sleep(_BUSY_POLL_S)
+
+
+@contextlib.contextmanager
+def _clickhouse(engines: Engines, *, wait: bool) -> Iterator[Client]:
+    """A ClickHouse client for the block; chDB's directory held elsewhere fails at once or is waited for."""
+    with contextlib.ExitStack() as stack:
+        yield _when_free(lambda: stack.enter_context(engines.clickhouse()), wait=wait)
+
+
+def _lock(
+    engines: Engines, target: str, *, wait: bool, dry_run: bool
+) -> contextlib.AbstractContextManager[None]:
+    return contextlib.nullcontext() if dry_run else operation_lock(engines, LOCK, target, wait=wait)
 
 
 def run(
-    settings: MigrataSettings,
+    engines: Engines,
+    config: ArchiveSettings,
     *,
+    models: ArchiveModels,
     dataset_id: str | None = None,
     table: str | None = None,
     dry_run: bool = False,
-    cleanup: bool = True,
+    cleanup: bool | None = None,
+    wait: bool = False,
     on_progress: ProgressCallback | None = None,
     hook: FaultHook | None = None,
     now: datetime | None = None,
 ) -> list[Report]:
-    """Archive every configured table of every active dataset (or the ones asked for); return the reports."""
-    if not settings.archive.enabled:
+    """Archive every configured table of every active dataset (or the ones asked for); return the reports.
+
+    Deletes from Postgres only with `cleanup=True`, or `cleanup=None` and `config.cleanup_after_run`.
+    """
+    if not config.enabled:
         return []
-    reports: list[Report] = []
-    with _engines(settings) as (_dsn, conn, ch):
-        all_specs = specs(conn, settings)
-        chosen = specs(conn, settings, table)
-        created = not table_exists(ch, settings.archive.target_table)
-        for spec in chosen if not dry_run else []:
-            if not table_exists(ch, spec.name):
-                ch.command(spec.ch_create())
-                created = True
-        for dataset in state.datasets(conn, dataset_id):
-            for spec in chosen:
-                op = ArchiveCopy(
-                    ch=ch,
-                    spec=spec,
-                    dataset=dataset,
-                    config=settings.archive,
-                    collection=settings.clickhouse.pg_collection,
-                    now=now,
-                    hook=hook,
-                )
-                report = execute(op, conn, dry_run=dry_run, on_progress=on_progress)
-                reports.append(report)
-                if cleanup and report.ok and report.status != "dry-run":
-                    reports.append(
-                        execute(
-                            ArchiveCleanup(
-                                ch=ch, spec=spec, dataset=dataset, config=settings.archive, hook=hook
-                            ),
-                            conn,
-                            on_progress=on_progress,
+    cleanup = config.cleanup_after_run if cleanup is None else cleanup
+    with engines.connect(autocommit=True) as conn:
+        all_specs = specs(conn, config)
+        chosen = specs(conn, config, table)
+        datasets = state.datasets(conn, dataset_id)
+
+        def copy_all(ch: Client, prepared: Prepared) -> list[Report]:
+            reports: list[Report] = []
+            steps = prepared.steps
+            for dataset in datasets:
+                for spec in chosen:
+                    with _lock(engines, f"{spec.name}/{dataset.id}", wait=wait, dry_run=dry_run):
+                        op = ArchiveCopy(
+                            ch=ch,
+                            spec=spec,
+                            compiled=prepared.tables[spec.name],
+                            dataset=dataset,
+                            config=config,
+                            collection=engines.pg_collection,
+                            prepare=steps,
+                            now=now,
+                            hook=hook,
                         )
-                    )
-                elif cleanup and dry_run:
-                    reports.append(
-                        execute(
-                            ArchiveCleanup(ch=ch, spec=spec, dataset=dataset, config=settings.archive),
-                            conn,
-                            dry_run=True,
-                        )
-                    )
-        if created and not dry_run:  # a new table joins the view
-            refresh_view(ch, settings, all_specs)
-    return reports
+                        steps = []  # dbt's step is printed once, with the first plan
+                        report = execute(op, conn, dry_run=dry_run, on_progress=on_progress)
+                        reports.append(report)
+                        if cleanup and (dry_run or report.ok):
+                            delete = ArchiveCleanup(
+                                ch=ch, spec=spec, dataset=dataset, config=config, hook=hook
+                            )
+                            reports.append(execute(delete, conn, dry_run=dry_run, on_progress=on_progress))
+            return reports
+
+        with _clickhouse(engines, wait=wait) as ch:  # the common case: every table there, every model cached
+            ready = models.ready(ch, all_specs)
+            if ready is not None:
+                return copy_all(ch, ready)
+        # dbt builds every missing table and the view (so the view covers them all), compiles, caches
+        with _lock(engines, "tables", wait=True, dry_run=dry_run):
+            prepared = _when_free(lambda: models.prepare(engines, all_specs, dry_run=dry_run), wait=wait)
+        with _clickhouse(engines, wait=wait) as ch:
+            return copy_all(ch, prepared)
 
 
 def run_cleanup(
-    settings: MigrataSettings,
+    engines: Engines,
+    config: ArchiveSettings,
     *,
     dataset_id: str | None = None,
     table: str | None = None,
     dry_run: bool = False,
+    wait: bool = False,
     on_progress: ProgressCallback | None = None,
     hook: FaultHook | None = None,
 ) -> list[Report]:
     """Delete archived rows older than watermark - grace period from Postgres (only rows ClickHouse holds)."""
-    if not settings.archive.enabled:
+    if not config.enabled:
         return []
     reports = []
-    with _engines(settings) as (_dsn, conn, ch):
-        chosen = specs(conn, settings, table)
-        for dataset in state.datasets(conn, dataset_id):
-            for spec in chosen:
-                op = ArchiveCleanup(ch=ch, spec=spec, dataset=dataset, config=settings.archive, hook=hook)
-                reports.append(execute(op, conn, dry_run=dry_run, on_progress=on_progress))
+    with engines.connect(autocommit=True) as conn:
+        chosen = specs(conn, config, table)
+        datasets = state.datasets(conn, dataset_id)
+        with _clickhouse(engines, wait=wait) as ch:
+            for dataset in datasets:
+                for spec in chosen:
+                    with _lock(engines, f"{spec.name}/{dataset.id}", wait=wait, dry_run=dry_run):
+                        op = ArchiveCleanup(ch=ch, spec=spec, dataset=dataset, config=config, hook=hook)
+                        reports.append(execute(op, conn, dry_run=dry_run, on_progress=on_progress))
+    return reports
+
+
+def restore(
+    engines: Engines,
+    config: ArchiveSettings,
+    *,
+    table: str,
+    since: datetime,
+    dataset_id: str | None = None,
+    dry_run: bool = False,
+    wait: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> list[Report]:
+    """Write archived rows with time >= `since` back to Postgres, move the watermarks back (undo `run`)."""
+    from python_ops.archive.inverse import ArchiveRestore
+
+    reports = []
+    with engines.connect(autocommit=True) as conn:
+        (spec,) = specs(conn, config, table)
+        datasets = state.datasets(conn, dataset_id)
+        with _clickhouse(engines, wait=wait) as ch:
+            for dataset in datasets:
+                with _lock(engines, f"{spec.name}/{dataset.id}", wait=wait, dry_run=dry_run):
+                    op = ArchiveRestore(
+                        ch=ch,
+                        spec=spec,
+                        dataset=dataset,
+                        config=config,
+                        collection=engines.pg_collection,
+                        since=since,
+                    )
+                    reports.append(execute(op, conn, dry_run=dry_run, on_progress=on_progress))
     return reports
 
 
@@ -179,31 +233,3 @@ def raise_on_failure(reports: list[Report]) -> None:
                 f"{report.operation} failed{what}; watermark unchanged, nothing deleted",
                 hint="rerun `migrata archive run`; a repeated copy is harmless",
             )
-
-
-def restore(
-    settings: MigrataSettings,
-    *,
-    table: str,
-    since: datetime,
-    dataset_id: str | None = None,
-    dry_run: bool = False,
-    on_progress: ProgressCallback | None = None,
-) -> list[Report]:
-    """Write archived rows with time >= `since` back to Postgres, move the watermarks back (undo `run`)."""
-    from python_ops.archive.inverse import ArchiveRestore
-
-    reports = []
-    with _engines(settings) as (_dsn, conn, ch):
-        (spec,) = specs(conn, settings, table)
-        for dataset in state.datasets(conn, dataset_id):
-            op = ArchiveRestore(
-                ch=ch,
-                spec=spec,
-                dataset=dataset,
-                config=settings.archive,
-                collection=settings.clickhouse.pg_collection,
-                since=since,
-            )
-            reports.append(execute(op, conn, dry_run=dry_run, on_progress=on_progress))
-    return reports

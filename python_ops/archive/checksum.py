@@ -49,18 +49,15 @@ def ch_time(value: datetime) -> str:
     return f"toDateTime64({quote_literal(text)}, 6, 'UTC')"
 
 
-def pg_range(spec: TableSpec, lo: datetime | None, hi: datetime | None) -> tuple[sql.Composed, list[object]]:
-    """WHERE clause (and params) of one dataset's rows with lo < time <= hi (open ends allowed)."""
+def pg_range(spec: TableSpec, dataset_id: str, lo: datetime | None, hi: datetime | None) -> sql.Composed:
+    """WHERE clause of one dataset's rows with lo < time <= hi (open ends allowed), values inlined."""
     time = sql.Identifier(spec.config.time_column)
-    parts = [sql.SQL("{} = %s").format(sql.Identifier(spec.config.dataset_column))]
-    params: list[object] = []
+    parts = [sql.SQL("{} = {}").format(sql.Identifier(spec.config.dataset_column), sql.Literal(dataset_id))]
     if lo is not None:
-        parts.append(sql.SQL("{} > %s").format(time))
-        params.append(lo)
+        parts.append(sql.SQL("{} > {}").format(time, sql.Literal(lo)))
     if hi is not None:
-        parts.append(sql.SQL("{} <= %s").format(time))
-        params.append(hi)
-    return sql.SQL(" AND ").join(parts), params
+        parts.append(sql.SQL("{} <= {}").format(time, sql.Literal(hi)))
+    return sql.SQL(" AND ").join(parts)
 
 
 def ch_range(
@@ -88,7 +85,7 @@ def postgres_digest(
     """Count, checksum and oldest time of the Postgres rows in the range (one scan); `plain` forces
     the form older servers compute."""
     cfg = spec.config
-    where, params = pg_range(spec, lo, hi)
+    where = pg_range(spec, dataset_id, lo, hi)
     cheap = conn.info.server_version >= 180000 and not plain
     micros = (
         "(timestamptz_send({time})::bigint + {epoch})"
@@ -116,7 +113,7 @@ def postgres_digest(
         table=sql.Identifier(spec.name),
         where=where,
     )
-    row = conn.execute(query, [dataset_id, *params]).fetchone()
+    row = conn.execute(query).fetchone()
     assert row is not None
     return Digest(int(row[0]), int(row[1]) % MOD, oldest=row[2])
 
@@ -132,7 +129,7 @@ def clickhouse_digest(
         f"toString(toUnixTimestamp64Micro({quote_ident(cfg.time_column)})), '|', "
         f"ifNull(toString({quote_ident(cfg.payload_column)}), ''))"
     )
-    columns = ", ".join(quote_ident(c.name) for c in spec.columns)
+    columns = ", ".join(quote_ident(name) for name in spec.column_names)
     row = ch.query(
         f"SELECT count(), sum(reinterpretAsUInt64(reverse(substring(MD5({canonical}), 1, 8)))), "
         f"sum(byteSize({columns})), uniqExact(_partition_id) FROM {quote_ident(spec.name)} FINAL "

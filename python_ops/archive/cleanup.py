@@ -38,7 +38,7 @@ class ArchiveCleanup(Operation):
         self.name = f"archive_cleanup:{spec.name}:{dataset.id}"
         self.ch, self.spec, self.dataset, self.config = ch, spec, dataset, config
         self.hook = hook or (lambda _phase: None)
-        self._id_type = next(c.pg_type for c in spec.columns if c.name == spec.config.id_column)
+        self._id_type = spec.column(spec.config.id_column).udt_name
         self._started = False
 
     def _bound(self, conn: psycopg.Connection) -> tuple[datetime | None, datetime | None]:
@@ -51,14 +51,11 @@ class ArchiveCleanup(Operation):
         wm, bound = self._bound(conn)
         total = 0
         if bound is not None:
-            where, params = self._below(bound)
             total = conn.execute(
-                sql.SQL("SELECT count(*) FROM {} WHERE {}").format(sql.Identifier(self.spec.name), where),
-                [self.dataset.id, *params],
+                sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
+                    sql.Identifier(self.spec.name), self._below(bound)
+                )
             ).fetchone()[0]  # type: ignore[index]
-        delete = sql.SQL(
-            "DELETE FROM {} WHERE {} = ANY(%s)  -- ids confirmed in ClickHouse, per batch"
-        ).format(sql.Identifier(self.spec.name), sql.Identifier(self.spec.config.id_column))
         return Plan(
             self.name,
             f"delete archived rows of {self.spec.name} of dataset {self.dataset.slug} older than "
@@ -67,8 +64,9 @@ class ArchiveCleanup(Operation):
             "rows",
             [
                 Step(
-                    f"delete up to {total} rows in batches of {self.config.batch_size}",
-                    delete.as_string(conn),
+                    f"delete up to {total} rows in batches of {self.config.batch_size}, each the ids of the "
+                    "batch that ClickHouse holds",
+                    self._delete.as_string(conn),
                 )
             ],
             details={
@@ -79,20 +77,32 @@ class ArchiveCleanup(Operation):
             },
         )
 
-    def _below(self, bound: datetime) -> tuple[sql.Composed, list[object]]:
-        where, params = pg_range(self.spec, None, None)
-        where = sql.SQL("{} AND {} < %s").format(where, sql.Identifier(self.spec.config.time_column))
-        return where, [*params, bound]
+    def _below(self, bound: datetime) -> sql.Composed:
+        return sql.SQL("{} AND {} < {}").format(
+            pg_range(self.spec, self.dataset.id, None, None),
+            sql.Identifier(self.spec.config.time_column),
+            sql.Literal(bound),
+        )
+
+    @property
+    def _delete(self) -> sql.Composed:
+        """The DELETE of one batch; its parameter is the batch's ids that ClickHouse holds."""
+        return sql.SQL("DELETE FROM {} WHERE {} = ANY(%s::{}[])").format(
+            sql.Identifier(self.spec.name),
+            sql.Identifier(self.spec.config.id_column),
+            sql.Identifier(self._id_type),
+        )
 
     def run_batch(self, conn: psycopg.Connection, position: Any, plan: Plan) -> Batch:
         cfg = self.spec.config
         bound = datetime.fromisoformat(plan.details["bound"])
-        where, params = self._below(bound)
+        where = self._below(bound)
         if not self._started:
             # A killed cleanup restarts from the oldest row instead of its saved position: rows below
             # that position may have arrived since (late rows, now archived), and deleted rows are
             # gone anyway, so the restart only re-reads what is left.
             self._started, position = True, None
+        params: list[object] = []
         if position is not None:
             where = sql.SQL("{} AND ({}, {}::text) > (%s, %s)").format(
                 where, sql.Identifier(cfg.time_column), sql.Identifier(cfg.id_column)
@@ -107,7 +117,7 @@ class ArchiveCleanup(Operation):
                 t=sql.Identifier(self.spec.name),
                 w=where,
             ),
-            [self.dataset.id, *params, self.config.batch_size],
+            [*params, self.config.batch_size],
         ).fetchall()
         if not rows:
             return Batch(0, position, True, {"deleted": 0, "kept_not_archived": 0})
@@ -122,14 +132,7 @@ class ArchiveCleanup(Operation):
         confirmed = [r[0] for r in rows if r[0] in present]
         self.hook("cleanup")
         if confirmed:
-            conn.execute(
-                sql.SQL("DELETE FROM {} WHERE {} = ANY(%s::{}[])").format(
-                    sql.Identifier(self.spec.name),
-                    sql.Identifier(cfg.id_column),
-                    sql.Identifier(self._id_type),
-                ),
-                (confirmed,),
-            )
+            conn.execute(self._delete, (confirmed,))
         last = rows[-1]
         return Batch(
             len(confirmed),
@@ -141,15 +144,13 @@ class ArchiveCleanup(Operation):
     def verify(self, conn: psycopg.Connection, plan: Plan) -> list[Check]:
         if plan.details["bound"] is None:
             return []
-        where, params = self._below(datetime.fromisoformat(plan.details["bound"]))
         left = conn.execute(
             sql.SQL("SELECT {}::text, {} FROM {} WHERE {}").format(
                 sql.Identifier(self.spec.config.id_column),
                 sql.Identifier(self.spec.config.time_column),
                 sql.Identifier(self.spec.name),
-                where,
-            ),
-            [self.dataset.id, *params],
+                self._below(datetime.fromisoformat(plan.details["bound"])),
+            )
         ).fetchall()
         archived_left = 0
         if left and table_exists(self.ch, self.spec.name):

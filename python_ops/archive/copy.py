@@ -1,10 +1,14 @@
 """Own the copy step of one archive run for one (dataset, table): an `Operation` for the shared runner.
 
 plan  — the watermark, the cutoff (now - max_age_hours), the Postgres digest of (watermark, cutoff]
-        (count, checksum and oldest time in one scan), and which retained rows at or below the
-        watermark are missing from ClickHouse (late rows);
-run   — batch 1 sweeps the late rows (push by id), then each batch copies one time slice of
-        (watermark, cutoff] (pull or push); a slice is an idempotent re-delivery if repeated;
+        (count, checksum and oldest time in one scan), which retained rows at or below the watermark
+        are missing from ClickHouse (late rows), and the time slices of (watermark, cutoff] with the
+        exact SQL each runs: the table's compiled dbt model over that slice (`--dry-run` prints it);
+run   — batch 1 sweeps the late rows (pushed by id), then each batch copies one slice with the SQL
+        the plan's function builds for it; a repeated slice is an idempotent re-delivery. A batch
+        counts the rows its own copy wrote (pushed, or ClickHouse's count of the slice after minus
+        before), never rows an earlier crashed copy left, so a slice copied again after a crash
+        counts once and the report says exactly how many rows were archived;
 verify— ClickHouse's digest (FINAL) of (watermark, cutoff] must equal the plan's Postgres digest, and
         no late row may still be missing;
 finish— only then: watermark := cutoff and the audit event, in one Postgres transaction.
@@ -19,7 +23,7 @@ it, and the next run's late-row sweep archives it (cleanup never deletes a row C
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,8 +33,9 @@ from psycopg import sql
 
 from python_ops.archive import state
 from python_ops.archive.checksum import Digest, ch_range, clickhouse_digest, pg_range, postgres_digest
+from python_ops.archive.compiled import CompiledTable
 from python_ops.archive.schema import TableSpec
-from python_ops.archive.transport import pull, pull_sql, push, push_query
+from python_ops.archive.transport import copy_statement, pull, pull_source, push, push_statements, stage_name
 from python_ops.engines.clickhouse import quote_ident as _q
 from python_ops.runner import Batch, Check, Operation, Plan, Report, Step
 from python_ops.settings import ArchiveSettings
@@ -38,6 +43,7 @@ from python_ops.settings import ArchiveSettings
 FaultHook = Callable[
     [str], None
 ]  # called with "copy", "verify", "watermark", "cleanup" (tests inject faults)
+_FINAL = {"do_not_merge_across_partitions_select_final": 1}
 
 
 def _noop(_: str) -> None:
@@ -53,6 +59,26 @@ def table_exists(ch: Client, table: str) -> bool:
     )
 
 
+def archived_rows(
+    ch: Client, spec: TableSpec, dataset_id: str, lo: datetime | None, hi: datetime | None
+) -> int:
+    """Rows ClickHouse holds for one dataset in lo < time <= hi, each counted once (FINAL)."""
+    return int(
+        ch.command(
+            f"SELECT count() FROM {_q(spec.name)} FINAL WHERE {ch_range(spec, dataset_id, lo, hi)}",
+            settings=_FINAL,
+        )
+    )
+
+
+def _pg_count(
+    conn: psycopg.Connection, spec: TableSpec, dataset_id: str, lo: datetime | None, hi: datetime
+) -> int:
+    where = pg_range(spec, dataset_id, lo, hi)
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(sql.Identifier(spec.name), where))
+    return int(row.fetchone()[0])  # type: ignore[index]
+
+
 def _missing(
     conn: psycopg.Connection,
     ch: Client,
@@ -61,25 +87,28 @@ def _missing(
     lo: datetime | None,
     hi: datetime,
 ) -> list[str]:
-    """Ids of Postgres rows with lo < time <= hi that ClickHouse does not hold (compares id sets)."""
+    """Ids of Postgres rows with lo < time <= hi that ClickHouse lacks (asks it for exactly those ids)."""
     cfg = spec.config
-    where, params = pg_range(spec, lo, hi)
     rows = conn.execute(
         sql.SQL("SELECT {}::text, {} FROM {} WHERE {}").format(
-            sql.Identifier(cfg.id_column), sql.Identifier(cfg.time_column), sql.Identifier(spec.name), where
-        ),
-        [dataset_id, *params],
-    ).fetchall()
-    if not rows:
-        return []
-    oldest = min(r[1] for r in rows)
-    present: set[str] = set()
-    if table_exists(ch, spec.name):
-        result = ch.query(
-            f"SELECT DISTINCT toString({_q(cfg.id_column)}) FROM {_q(spec.name)} "
-            f"WHERE {ch_range(spec, dataset_id, oldest - timedelta(microseconds=1), hi)}"
+            sql.Identifier(cfg.id_column),
+            sql.Identifier(cfg.time_column),
+            sql.Identifier(spec.name),
+            pg_range(spec, dataset_id, lo, hi),
         )
-        present = {r[0] for r in result.result_rows}
+    ).fetchall()
+    if not rows or not table_exists(ch, spec.name):
+        return [r[0] for r in rows]
+    oldest = min(r[1] for r in rows)
+    present = {
+        r[0]
+        for r in ch.query(
+            f"SELECT DISTINCT toString({_q(cfg.id_column)}) FROM {_q(spec.name)} "
+            f"WHERE {ch_range(spec, dataset_id, oldest - timedelta(microseconds=1), hi)} "
+            f"AND toString({_q(cfg.id_column)}) IN {{ids:Array(String)}}",
+            parameters={"ids": [r[0] for r in rows]},
+        ).result_rows
+    }
     return [r[0] for r in rows if r[0] not in present]
 
 
@@ -89,35 +118,43 @@ def late_ids(
     spec: TableSpec,
     dataset_id: str,
     wm: datetime | None,
-    grace: timedelta,
 ) -> list[str]:
     """Ids of rows still in Postgres at or below the watermark that ClickHouse does not have.
 
-    Below watermark - grace Postgres normally holds nothing (cleanup removed what ClickHouse has), so
-    the few rows there are checked by id. In the grace window nothing was deleted, so as many rows in
-    ClickHouse as in Postgres means none is missing; only a shortfall costs an id comparison.
+    Where cleanup has not run (the grace window; everything, when cleanup is off) ClickHouse holds as
+    many rows (FINAL) as Postgres over the span of Postgres' rows, and nothing is missing; where it
+    ran, Postgres keeps the grace window and only rows ClickHouse lacks, so with none of those the
+    span starts in the grace window. One count on each side settles that usual case, cleaned up or
+    not. Otherwise the rows are counted per month, and only a month whose counts differ (a late row,
+    or a span reaching back to one) costs an id comparison. Counts miss a late row only if a row of
+    the same span was deleted from Postgres by hand; the gate (dbt test), which compares ids, does not.
     """
     if wm is None:
         return []
-    bound = wm - grace - timedelta(microseconds=1)  # time < wm - grace  <=>  time <= bound
-    missing = _missing(conn, ch, spec, dataset_id, None, bound)
-    # ClickHouse holds every verified row of the window, so fewer rows in ClickHouse than in Postgres
-    # is the sign of a late row (the blocking agreement check compares checksums as well)
-    where, params = pg_range(spec, bound, wm)
-    pg_rows = conn.execute(
-        sql.SQL("SELECT count(*) FROM {} WHERE {}").format(sql.Identifier(spec.name), where),
-        [dataset_id, *params],
-    ).fetchone()[0]  # type: ignore[index]
-    ch_rows = 0
-    if pg_rows and table_exists(ch, spec.name):
-        ch_rows = int(
-            ch.command(
-                f"SELECT count() FROM {_q(spec.name)} FINAL WHERE {ch_range(spec, dataset_id, bound, wm)}",
-                settings={"do_not_merge_across_partitions_select_final": 1},
-            )
+    time = sql.Identifier(spec.config.time_column)
+    exists = table_exists(ch, spec.name)
+    table, where = sql.Identifier(spec.name), pg_range(spec, dataset_id, None, wm)
+    rows, first = conn.execute(
+        sql.SQL("SELECT count(*), min({t}) FROM {table} WHERE {where}").format(
+            t=time, table=table, where=where
         )
-    if pg_rows > ch_rows:
-        missing += _missing(conn, ch, spec, dataset_id, bound, wm)
+    ).fetchone()  # type: ignore[misc]
+    if not rows or (
+        exists and archived_rows(ch, spec, dataset_id, first - timedelta(microseconds=1), wm) == rows
+    ):
+        return []  # the usual case, cleaned up or not: one count on each side
+    months = conn.execute(
+        sql.SQL(
+            "SELECT count(*), min({t}), max({t}) FROM {table} WHERE {where} "
+            "GROUP BY date_trunc('month', {t} AT TIME ZONE 'UTC')"
+        ).format(t=time, table=table, where=where)
+    ).fetchall()
+    missing: list[str] = []
+    for rows, first, last in months:
+        lo = first - timedelta(microseconds=1)
+        # equal counts over the span of Postgres' rows: every one archived (FINAL counts each row once)
+        if not exists or archived_rows(ch, spec, dataset_id, lo, last) != rows:
+            missing += _missing(conn, ch, spec, dataset_id, lo, last)
     return missing
 
 
@@ -129,22 +166,48 @@ class ArchiveCopy(Operation):
         *,
         ch: Client,
         spec: TableSpec,
+        compiled: CompiledTable,
         dataset: state.Dataset,
         config: ArchiveSettings,
         collection: str,
+        prepare: Sequence[Step] = (),
         now: datetime | None = None,
         hook: FaultHook | None = None,
     ) -> None:
         self.name = f"archive_copy:{spec.name}:{dataset.id}"
-        self.ch, self.spec, self.dataset = ch, spec, dataset
-        self.config, self.collection = config, collection
+        self.ch, self.spec, self.compiled, self.dataset = ch, spec, compiled, dataset
+        self.config, self.collection, self.prepare = config, collection, list(prepare)
         self.now = now
         self.hook = hook or _noop
         self._late: list[str] = []
-        self._grace = timedelta(hours=config.grace_period_hours)
         self._swept = False
         self._pg: Digest = Digest(0, 0)
         self._digest: Digest | None = None
+
+    # -- the SQL of a slice, shared by the plan (dry run) and the run -------------------------------
+    def _pull_sql(self, lo: datetime | None, hi: datetime | None) -> str:
+        source = pull_source(self.spec, collection=self.collection, dataset_id=self.dataset.id, lo=lo, hi=hi)
+        return self.compiled.insert(source, self.dataset.slug)
+
+    def _copy_statement(
+        self, lo: datetime | None, hi: datetime | None, ids: Sequence[str] | None = None
+    ) -> sql.Composed:
+        return copy_statement(self.spec, self.dataset.id, lo, hi, ids)
+
+    def _push_sql(self, conn: psycopg.Connection, statement: sql.Composed) -> str:
+        create, insert, reset = push_statements(self.spec, self.compiled, self.dataset.slug)
+        return (
+            f"-- Postgres streams the rows:\n{statement.as_string(conn)};\n"
+            f"-- ClickHouse, once:\n{create};\n"
+            f"-- then per {self.config.push_chunk_rows} rows, sent as INSERT INTO "
+            f"{_q(stage_name(self.spec))} FORMAT Arrow:\n"
+            f"{insert};\n{reset}"
+        )
+
+    def _slice_sql(self, conn: psycopg.Connection, lo: datetime | None, hi: datetime | None) -> str:
+        if self.config.transport == "pull":
+            return self._pull_sql(lo, hi)
+        return self._push_sql(conn, self._copy_statement(lo, hi))
 
     # -- plan -------------------------------------------------------------------------------------
     def plan(self, conn: psycopg.Connection) -> Plan:
@@ -155,34 +218,35 @@ class ArchiveCopy(Operation):
             cutoff = wm  # max_age grew: never move the watermark back
         self._pg = postgres_digest(conn, spec, self.dataset.id, wm, cutoff)
         total, oldest = self._pg.rows, self._pg.oldest
-        self._late = late_ids(conn, self.ch, spec, self.dataset.id, wm, self._grace)
+        self._late = late_ids(conn, self.ch, spec, self.dataset.id, wm)
         start = wm if wm is not None else (oldest - timedelta(microseconds=1) if oldest else cutoff)
         slices = max(1, math.ceil(total / self.config.copy_batch_rows))
-        width_us = max(1, math.ceil((cutoff - start) / timedelta(microseconds=1) / slices))
-        if self.config.transport == "pull":
-            copy_sql = pull_sql(
-                spec,
-                collection=self.collection,
-                dataset_id=self.dataset.id,
-                slug=self.dataset.slug,
-                lo=start if total else wm,
-                hi=cutoff,
-            )
-        else:
-            statement, _ = push_query(spec, self.dataset.id, wm, cutoff)
-            copy_sql = f"-- push: {statement.as_string(conn)}  → ClickHouse insert_arrow"
-        steps = [
-            Step(f"create the ClickHouse table {spec.name} if missing", spec.ch_create()),
-            Step(
-                f"copy {total} rows of dataset {self.dataset.slug} older than {cutoff.isoformat()}", copy_sql
-            ),
-        ]
+        width = timedelta(
+            microseconds=max(1, math.ceil((cutoff - start) / timedelta(microseconds=1) / slices))
+        )
+        steps = list(self.prepare)
         if self._late:
-            steps.append(Step(f"sweep {len(self._late)} late rows at or below the watermark (push by id)"))
+            steps.append(
+                Step(
+                    f"sweep {len(self._late)} late rows at or below the watermark (pushed by id)",
+                    self._push_sql(conn, self._copy_statement(None, None, self._late)),
+                )
+            )
+        lo, n = start, 0
+        while total and lo < cutoff:
+            hi = min(lo + width, cutoff)
+            n += 1
+            steps.append(Step(f"copy slice {n} of {slices}: ({lo.isoformat()}, {hi.isoformat()}]",
+                              self._slice_sql(conn, lo, hi)))  # fmt: skip
+            lo = hi
         steps.append(
             Step(
                 "after verification: advance the watermark and write the audit event",
-                f"-- {self.config.watermark_table}: ({self.dataset.id}, {spec.name}) := {cutoff.isoformat()}",
+                state.advance_sql(self.config.watermark_table, self.dataset.id, spec.name, cutoff).as_string(
+                    conn
+                )
+                + ";\n"
+                + state.AUDIT_SQL,
             )
         )
         return Plan(
@@ -197,7 +261,7 @@ class ArchiveCopy(Operation):
                 "watermark_before": wm.isoformat() if wm else None,
                 "cutoff": cutoff.isoformat(),
                 "start": start.isoformat(),
-                "width_us": width_us,
+                "width_us": width // timedelta(microseconds=1),
                 "new_rows": total,
                 "postgres_checksum": str(self._pg.checksum),
                 "late_rows": len(self._late),
@@ -206,82 +270,56 @@ class ArchiveCopy(Operation):
         )
 
     # -- run --------------------------------------------------------------------------------------
-    def _copy(self, conn: psycopg.Connection, lo: datetime | None, hi: datetime | None) -> int:
+    def _sweep(self, conn: psycopg.Connection, ids: Sequence[str]) -> int:
+        """Push the rows of `ids` (whatever their time) through the model; return how many."""
+        if not ids:
+            return 0
+        self.hook("copy")
+        statement = self._copy_statement(None, None, ids)
+        return push(conn, self.ch, self.spec, self.compiled, statement=statement, slug=self.dataset.slug,
+                    chunk_rows=self.config.push_chunk_rows)  # fmt: skip
+
+    def _copy(self, conn: psycopg.Connection, lo: datetime, hi: datetime) -> int:
+        """Copy one slice; return the rows this copy wrote (a slice copied again counts once)."""
         self.hook("copy")
         if self.config.transport == "push":
-            return push(
-                conn,
-                self.ch,
-                self.spec,
-                dataset_id=self.dataset.id,
-                slug=self.dataset.slug,
-                lo=lo,
-                hi=hi,
-                chunk_rows=self.config.push_chunk_rows,
-            )
-        pull(
-            self.ch,
-            pull_sql(
-                self.spec,
-                collection=self.collection,
-                dataset_id=self.dataset.id,
-                slug=self.dataset.slug,
-                lo=lo,
-                hi=hi,
-            ),
-            table=self.spec.name,
-        )
-        return int(
-            self.ch.command(
-                f"SELECT count() FROM {_q(self.spec.name)} "
-                f"WHERE {ch_range(self.spec, self.dataset.id, lo, hi)}"
-            )
-        )
+            return push(conn, self.ch, self.spec, self.compiled, statement=self._copy_statement(lo, hi),
+                        slug=self.dataset.slug, chunk_rows=self.config.push_chunk_rows)  # fmt: skip
+        # rows an earlier, crashed copy of the slice left are in `before`: not counted again
+        before = self._written(lo, hi)
+        pull(self.ch, self._pull_sql(lo, hi), table=self.spec.name)
+        return self._written(lo, hi) - before
 
-    def _resumable(self, conn: psycopg.Connection, plan: Plan, position: Any) -> bool:
-        """A saved position counts only if the part copied before it is still complete in ClickHouse."""
+    def _written(self, lo: datetime, hi: datetime) -> int:
+        """Rows written into the slice so far, a repeated delivery included (no FINAL: cheap)."""
+        where = ch_range(self.spec, self.dataset.id, lo, hi)
+        return int(self.ch.command(f"SELECT count() FROM {_q(self.spec.name)} WHERE {where}"))
+
+    def _gaps(self, conn: psycopg.Connection, plan: Plan, position: Any) -> list[str]:
+        """Rows that arrived below a saved position since its slices were copied (resuming a run)."""
         start, done_to = datetime.fromisoformat(plan.details["start"]), datetime.fromisoformat(position["hi"])
         if done_to <= start:
-            return True
-        where, params = pg_range(self.spec, start, done_to)
-        pg_rows = conn.execute(
-            sql.SQL("SELECT count(*) FROM {} WHERE {}").format(sql.Identifier(self.spec.name), where),
-            [self.dataset.id, *params],
-        ).fetchone()[0]  # type: ignore[index]
-        ch_rows = self.ch.command(
-            f"SELECT count() FROM {_q(self.spec.name)} FINAL "
-            f"WHERE {ch_range(self.spec, self.dataset.id, start, done_to)}",
-            settings={"do_not_merge_across_partitions_select_final": 1},
-        )
-        return int(ch_rows) >= pg_rows
+            return []
+        if archived_rows(self.ch, self.spec, self.dataset.id, start, done_to) >= _pg_count(
+            conn, self.spec, self.dataset.id, start, done_to
+        ):
+            return []
+        return _missing(conn, self.ch, self.spec, self.dataset.id, start, done_to)
 
     def run_batch(self, conn: psycopg.Connection, position: Any, plan: Plan) -> Batch:
-        late = 0
+        swept = 0
         if not self._swept:
             self._swept = True
-            if position is not None and not self._resumable(conn, plan, position):
-                position = None  # rows arrived below the saved position since: copy the range again
-            if self._late:
-                self.hook("copy")
-                late = push(
-                    conn,
-                    self.ch,
-                    self.spec,
-                    dataset_id=self.dataset.id,
-                    slug=self.dataset.slug,
-                    lo=None,
-                    hi=None,
-                    chunk_rows=self.config.push_chunk_rows,
-                    ids=self._late,
-                )
+            gaps = self._gaps(conn, plan, position) if position is not None else []
+            swept = self._sweep(conn, [*self._late, *gaps])
         d = plan.details
         cutoff = datetime.fromisoformat(d["cutoff"])
         lo = datetime.fromisoformat(position["hi"] if position else d["start"])
         if d["new_rows"] == 0 or lo >= cutoff:
-            return Batch(late, {"hi": lo.isoformat()}, True, {"late_rows_copied": late})
+            return Batch(swept, {"hi": lo.isoformat()}, True, {"late_rows_copied": swept})
         hi = min(lo + timedelta(microseconds=d["width_us"]), cutoff)
         copied = self._copy(conn, lo, hi)
-        return Batch(late + copied, {"hi": hi.isoformat()}, hi >= cutoff, {"late_rows_copied": late})
+        return Batch(swept + copied, {"hi": hi.isoformat()}, hi >= cutoff, {"late_rows_copied": swept})
 
     # -- verify -----------------------------------------------------------------------------------
     def verify(self, conn: psycopg.Connection, plan: Plan) -> list[Check]:
@@ -294,7 +332,7 @@ class ArchiveCopy(Operation):
         pg = self._pg
         self._digest = Digest(pg.rows, pg.checksum, ch.bytes, ch.partitions)
         # the plan found every late row; only a sweep needs confirming (new late rows wait for the next run)
-        missing = late_ids(conn, self.ch, self.spec, self.dataset.id, wm, self._grace) if self._late else []
+        missing = late_ids(conn, self.ch, self.spec, self.dataset.id, wm) if self._late else []
         where = f"{self.spec.name} of {self.dataset.slug} in ({d['watermark_before']}, {d['cutoff']}]"
         return [
             Check("archived rows match Postgres", pg.rows == ch.rows, pg.rows, ch.rows, where),
@@ -323,13 +361,10 @@ class ArchiveCopy(Operation):
             "previousWatermark": d["watermark_before"],
             "transport": d["transport"],
         }
+        cutoff = datetime.fromisoformat(d["cutoff"])
         with conn.transaction():
-            state.advance_watermark(
-                conn,
-                self.config.watermark_table,
-                self.dataset.id,
-                self.spec.name,
-                datetime.fromisoformat(d["cutoff"]),
+            conn.execute(
+                state.advance_sql(self.config.watermark_table, self.dataset.id, self.spec.name, cutoff)
             )
             state.audit(conn, self.dataset.id, state.EVENT_COPY, payload)
         report.details.update(

@@ -44,19 +44,18 @@ class ArchiveRestore(Operation):
         self.collection, self.since = collection, since
 
     def _pg_ids(self, conn: psycopg.Connection, hi: datetime) -> list[str]:
-        where, params = pg_range(self.spec, self.since - timedelta(microseconds=1), hi)
+        where = pg_range(self.spec, self.dataset.id, self.since - timedelta(microseconds=1), hi)
         return [
             r[0]
             for r in conn.execute(
                 sql.SQL("SELECT {}::text FROM {} WHERE {}").format(
                     sql.Identifier(self.spec.config.id_column), sql.Identifier(self.spec.name), where
-                ),
-                [self.dataset.id, *params],
+                )
             ).fetchall()
         ]
 
     def _statement(self, wm: datetime, present: list[str]) -> str:
-        cols = ", ".join(quote_ident(c.name) for c in self.spec.columns)
+        cols = ", ".join(quote_ident(name) for name in self.spec.column_names)
         keep_out = ""
         if present:
             ids = ", ".join(quote_literal(i) for i in present)

@@ -1,6 +1,6 @@
 """Own the archive's state in Postgres: datasets, watermarks (`migration_watermarks`) and audit events.
 
-A watermark only moves forward and only after verification (`advance_watermark` uses GREATEST), and the
+A watermark only moves forward and only after verification (`advance_sql` uses GREATEST), and the
 audit event of a run commits in the same transaction as its watermark.
 """
 
@@ -50,27 +50,30 @@ def watermark(conn: psycopg.Connection, table: str, dataset_id: str, source_tabl
     return row[0] if row else None
 
 
-def advance_watermark(
-    conn: psycopg.Connection, table: str, dataset_id: str, source_table: str, value: datetime
-) -> None:
-    conn.execute(
-        sql.SQL(
-            """INSERT INTO {t} (dataset_id, table_name, watermark_timestamp, updated_at)
-               VALUES (%s, %s, %s, now())
+def advance_sql(table: str, dataset_id: str, source_table: str, value: datetime) -> sql.Composed:
+    """The statement moving a watermark forward to `value` (never back: GREATEST), values inlined."""
+    return sql.SQL(
+        """INSERT INTO {t} (dataset_id, table_name, watermark_timestamp, updated_at)
+               VALUES ({ds}, {src}, {value}, now())
                ON CONFLICT (dataset_id, table_name) DO UPDATE
                SET watermark_timestamp = GREATEST({t}.watermark_timestamp, EXCLUDED.watermark_timestamp),
                    updated_at = now()"""
-        ).format(t=sql.Identifier(table)),
-        (dataset_id, source_table, value),
+    ).format(
+        t=sql.Identifier(table),
+        ds=sql.Literal(dataset_id),
+        src=sql.Literal(source_table),
+        value=sql.Literal(value),
     )
+
+
+AUDIT_SQL = (
+    "INSERT INTO lifecycle_audit_log (id, dataset_id, event_type, payload, created_at) "
+    "VALUES (%s, %s, %s, %s, now())"
+)
 
 
 def audit(conn: psycopg.Connection, dataset_id: str, event_type: str, payload: dict[str, Any]) -> str:
     """Write one lifecycle audit event; return its id."""
     event_id = f"pm-{uuid.uuid4().hex}"
-    conn.execute(
-        "INSERT INTO lifecycle_audit_log (id, dataset_id, event_type, payload, created_at) "
-        "VALUES (%s, %s, %s, %s, now())",
-        (event_id, dataset_id, event_type, Jsonb(payload)),
-    )
+    conn.execute(AUDIT_SQL, (event_id, dataset_id, event_type, Jsonb(payload)))
     return event_id

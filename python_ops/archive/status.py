@@ -10,15 +10,18 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
 from python_ops.archive import state
-from python_ops.archive.apply import _engines, specs
+from python_ops.archive.apply import specs
 from python_ops.archive.copy import table_exists
 from python_ops.engines.clickhouse import quote_ident
-from python_ops.settings import MigrataSettings
+from python_ops.settings import ArchiveSettings
+
+if TYPE_CHECKING:
+    from python_ops.engines.context import Engines
 
 
 @dataclass
@@ -74,14 +77,14 @@ def _metrics(events: list[tuple[str, dict[str, Any]]]) -> list[OperationMetrics]
     return list(out.values())
 
 
-def status(settings: MigrataSettings, *, now: datetime | None = None) -> ArchiveStatus:
+def status(engines: Engines, config: ArchiveSettings, *, now: datetime | None = None) -> ArchiveStatus:
     """Read watermarks, lag, pending rows per (dataset, table), archived counts and run metrics."""
-    cfg = settings.archive
+    cfg = config
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(hours=cfg.max_age_hours)
     result = ArchiveStatus()
-    with _engines(settings) as (_dsn, conn, ch):
-        for spec in specs(conn, settings):
+    with engines.connect(autocommit=True) as conn, engines.clickhouse() as ch:
+        for spec in specs(conn, config):
             t = sql.Identifier(spec.name)
             ds, tm = sql.Identifier(spec.config.dataset_column), sql.Identifier(spec.config.time_column)
             rows = conn.execute(

@@ -1,32 +1,35 @@
-"""Own how rows travel from Postgres to ClickHouse: pull (postgresql() through a named collection) or push.
+"""Own how rows travel from Postgres to ClickHouse, pull or push; the table's dbt model types them.
 
-Pull (default): one set-based `INSERT … SELECT … FROM postgresql(<collection>, …)` per slice; ClickHouse
-pushes the dataset/time filter down to Postgres and the credentials stay in the named collection.
-Push (`transport: push`, for a ClickHouse server that cannot reach Postgres): migrata streams the rows
-with `COPY (SELECT …) TO STDOUT (FORMAT csv)`, parses them into Arrow and sends them with
-`insert_arrow`. Both write the same rows; verification does not care which one ran.
+Both transports run the model's compiled SQL (`CompiledTable.insert`) and only choose the relation it
+reads:
 
-Pull is the default because it is the fastest on one machine: no row passes through Python (psycopg
-costs 0.7-1 µs of Python per COPY row, as much CPU as ClickHouse's whole insert), and the one
-`postgresql()` stream already keeps both cores busy (a Postgres backend rendering COPY text, ClickHouse
-parsing and sorting), so splitting a slice into parallel streams measured no faster on 2 cores.
+- pull (default): a `postgresql(<collection>, …)` read of one dataset's time slice; ClickHouse pushes
+  the dataset/time filter down to Postgres and the credentials stay in the named collection. No row
+  passes through Python, and the one stream already keeps both cores busy (a Postgres backend
+  rendering COPY text, ClickHouse parsing and sorting), so parallel streams measured no faster.
+- push (`transport: push`, for a ClickHouse that cannot reach Postgres): migrata streams the slice with
+  `COPY (SELECT …) TO STDOUT (FORMAT csv)`, each column rendered as the text ClickHouse parses (arrays
+  as `['a', NULL]`, times in UTC), into a session-scoped temporary table of text columns, `chunk_rows`
+  at a time, and runs the model's SQL over that table. A temporary table belongs to the client's
+  session, so concurrent runs never see each other's rows, and a killed run leaves nothing behind.
+
+Both write the same rows; verification does not care which one ran.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
-import numpy as np
 import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from clickhouse_connect.driver.client import Client
 from psycopg import sql
 
 from python_ops.archive.checksum import ch_range, pg_range
+from python_ops.archive.compiled import CompiledTable
 from python_ops.archive.schema import TableSpec
 from python_ops.engines.clickhouse import quote_ident, quote_literal
 from python_ops.errors import EngineError
@@ -34,29 +37,25 @@ from python_ops.errors import EngineError
 # ReplacingMergeTree would collapse duplicates inside every inserted block (optimize_on_insert),
 # which costs ~40% of ClickHouse's insert CPU; FINAL collapses them at read time anyway.
 INSERT_SETTINGS = {"optimize_on_insert": 0}
+# Postgres element types whose text ClickHouse reads unquoted inside an array.
+_UNQUOTED_ELEMENTS = {"int2", "int4", "int8", "float4", "float8", "numeric", "bool", "oid"}
 
 
-def pull_sql(
+def pull_source(
     spec: TableSpec,
     *,
     collection: str,
     dataset_id: str,
-    slug: str,
     lo: datetime | None,
     hi: datetime | None,
     schema: str = "public",
 ) -> str:
-    """The ClickHouse INSERT copying one dataset's rows with lo < time <= hi from Postgres."""
-    source = (
+    """The relation of one dataset's rows with lo < time <= hi, read from Postgres by ClickHouse."""
+    table = (
         f"postgresql({quote_ident(collection)}, schema={quote_literal(schema)}, "
         f"table={quote_literal(spec.name)})"
     )
-    columns = ", ".join(quote_ident(c) for c in spec.column_names)
-    return (
-        f"INSERT INTO {quote_ident(spec.name)} ({columns})\n"
-        f"SELECT {spec.ch_projection(slug)}\n"
-        f"FROM (SELECT * FROM {source} WHERE {ch_range(spec, dataset_id, lo, hi)}) AS src"
-    )
+    return f"(SELECT * FROM {table} WHERE {ch_range(spec, dataset_id, lo, hi)})"
 
 
 def pull(ch: Client, statement: str, *, table: str) -> None:
@@ -68,39 +67,75 @@ def pull(ch: Client, statement: str, *, table: str) -> None:
         raise EngineError(
             f"ClickHouse could not copy {table} from Postgres: {reason}",
             hint="check that ClickHouse reaches Postgres (`migrata engines up` refreshes the named "
-            "collection), "
-            "or set MIGRATA_ARCHIVE__TRANSPORT=push",
+            "collection), or set MIGRATA_ARCHIVE__TRANSPORT=push",
         ) from None
 
 
-def push_query(
+def _text(spec: TableSpec) -> sql.Composed:
+    """Postgres SELECT list rendering each column as the text ClickHouse parses into the model's type."""
+    parts: list[sql.Composable] = []
+    for c in spec.columns:
+        ident = sql.Identifier(c.name)
+        if c.is_array:
+            element = (
+                sql.SQL("e::text")
+                if c.udt_name[1:] in _UNQUOTED_ELEMENTS
+                else sql.SQL("'''' || replace(replace(e::text, '\\', '\\\\'), '''', '\\''') || ''''")
+            )
+            parts.append(
+                sql.SQL(
+                    "coalesce((SELECT '[' || string_agg(CASE WHEN e IS NULL THEN 'NULL' ELSE {} END, ',')"
+                    " || ']' FROM unnest({}) AS e), '[]')"
+                ).format(element, ident)
+            )
+        elif c.udt_name == "timestamptz":
+            parts.append(sql.SQL("to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')").format(ident))
+        elif c.udt_name == "timestamp":
+            parts.append(sql.SQL("to_char({}, 'YYYY-MM-DD HH24:MI:SS.US')").format(ident))
+        else:
+            parts.append(sql.SQL("{}::text").format(ident))
+    return sql.SQL(", ").join(parts)
+
+
+def copy_statement(
     spec: TableSpec,
     dataset_id: str,
     lo: datetime | None,
     hi: datetime | None,
-    ids: Sequence[object] | None = None,
-) -> tuple[sql.Composed, list[object]]:
-    """The Postgres COPY statement (and params) streaming one dataset's rows as ClickHouse-readable text."""
-    where, params = pg_range(spec, lo, hi)
+    ids: Sequence[str] | None = None,
+) -> sql.Composed:
+    """The Postgres COPY streaming one dataset's rows (or those of `ids`) as text; values inlined."""
+    where = pg_range(spec, dataset_id, lo, hi)
     if ids is not None:
-        id_type = next(c.pg_type for c in spec.columns if c.name == spec.config.id_column)
-        where = sql.SQL("{} AND {} = ANY(%s::{}[])").format(
-            where, sql.Identifier(spec.config.id_column), sql.Identifier(id_type)
+        id_column = spec.column(spec.config.id_column)
+        where = sql.SQL("{} AND {} = ANY({}::{}[])").format(
+            where, sql.Identifier(id_column.name), sql.Literal(list(ids)), sql.Identifier(id_column.udt_name)
         )
-        params.append(list(ids))
-    statement = sql.SQL("COPY (SELECT {cols} FROM {table} WHERE {where}) TO STDOUT (FORMAT csv)").format(
-        cols=spec.pg_push_projection(), table=sql.Identifier(spec.name), where=where
+    return sql.SQL("COPY (SELECT {cols} FROM {table} WHERE {where}) TO STDOUT (FORMAT csv)").format(
+        cols=_text(spec), table=sql.Identifier(spec.name), where=where
     )
-    return statement, [dataset_id, *params]
 
 
-def _constant(value: object, n: int, type_: pa.DataType) -> pa.Array:
-    return pa.array([value], type=type_).take(pa.array(np.zeros(n, dtype=np.int32)))
+def stage_name(spec: TableSpec) -> str:
+    return f"__migrata_stage_{spec.name}"
 
 
-def _to_arrow(chunk: bytes, spec: TableSpec, slug: str, migrated_at: datetime) -> pa.Table:
-    names = [c.name for c in spec.columns]
-    table = pacsv.read_csv(
+def push_statements(spec: TableSpec, compiled: CompiledTable, slug: str) -> list[str]:
+    """The ClickHouse statements of a push: the staging table, then per chunk the model's INSERT and a reset.
+
+    Each chunk of rows is sent with `INSERT INTO <stage> FORMAT Arrow` between the first two.
+    """
+    stage = quote_ident(stage_name(spec))
+    return [
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ({spec.text_structure()}) ENGINE = Memory",
+        compiled.insert(stage, slug),
+        f"TRUNCATE TABLE {stage}",
+    ]
+
+
+def _to_arrow(chunk: bytes, spec: TableSpec) -> pa.Table:
+    names = spec.column_names
+    return pacsv.read_csv(
         io.BytesIO(chunk),
         read_options=pacsv.ReadOptions(column_names=names, block_size=64 << 20),
         convert_options=pacsv.ConvertOptions(
@@ -109,46 +144,37 @@ def _to_arrow(chunk: bytes, spec: TableSpec, slug: str, migrated_at: datetime) -
             quoted_strings_can_be_null=False,
         ),
     )
-    n = table.num_rows
-    time = table.column(spec.config.time_column)
-    partition_key = pc.binary_join_element_wise(
-        slug + "/", pc.utf8_slice_codeunits(time, 0, 4), pc.utf8_slice_codeunits(time, 5, 7), ""
-    )
-    return (
-        table.append_column("__migrated_at", _constant(migrated_at, n, pa.timestamp("us", tz="UTC")))
-        .append_column("__source_table", _constant(spec.name, n, pa.string()))
-        .append_column("__dataset_slug", _constant(slug, n, pa.string()))
-        .append_column("__partition_key", partition_key)
-    )
 
 
 def push(
     conn: psycopg.Connection,
     ch: Client,
     spec: TableSpec,
+    compiled: CompiledTable,
     *,
-    dataset_id: str,
+    statement: sql.Composed,
     slug: str,
-    lo: datetime | None,
-    hi: datetime | None,
     chunk_rows: int,
-    ids: Sequence[object] | None = None,
 ) -> int:
-    """Stream rows out of Postgres (COPY CSV) into ClickHouse (Arrow), `chunk_rows` at a time; return rows."""
-    statement, params = push_query(spec, dataset_id, lo, hi, ids)
-    migrated_at = datetime.now(UTC)
+    """Stream the rows of a COPY `statement` into ClickHouse through the model, `chunk_rows` at a time."""
+    create, insert, reset = push_statements(spec, compiled, slug)
+    stage = stage_name(spec)
+    ch.command(create)
+    ch.command(reset)  # a failed earlier push of this session may have left rows
     total = 0
     parts: list[bytes] = []
 
     def flush() -> None:
         nonlocal total
         if parts:
-            arrow = _to_arrow(b"".join(parts), spec, slug, migrated_at)
-            ch.insert_arrow(spec.name, arrow, settings=INSERT_SETTINGS)
-            total += arrow.num_rows
+            rows = _to_arrow(b"".join(parts), spec)
+            ch.insert_arrow(stage, rows)
+            ch.command(insert, settings=INSERT_SETTINGS)
+            ch.command(reset)
+            total += rows.num_rows
             parts.clear()
 
-    with conn.cursor().copy(statement, params) as copy:
+    with conn.cursor().copy(statement) as copy:
         for data in copy:  # Postgres sends one row per COPY message
             parts.append(bytes(data))
             if len(parts) >= chunk_rows:

@@ -1,6 +1,8 @@
-"""Own `migrata archive …`: archive aged Postgres rows to ClickHouse, clean up, and show status.
+"""Own `migrata archive …`: archive aged Postgres rows to ClickHouse, clean up, restore, show status.
 
-Commands are thin: parse options, call `python_ops.archive`, print reports.
+Commands are thin: parse options, call `python_ops.archive` with the engines, the archive settings and
+(for `run`) the tables' dbt models, print reports. Deleting from Postgres is irreversible: `cleanup`
+and `run --cleanup` ask for `--yes` (a configured `cleanup_after_run` is the consent of a scheduled run).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ app = typer.Typer(
 DATASET = typer.Option(None, "--dataset-id", help="Only this dataset (default: every active dataset).")
 TABLE = typer.Option(None, "--table", help="Only this archived table (default: every configured table).")
 DRY_RUN = typer.Option(False, "--dry-run", help="Print the plan and its SQL; write nothing anywhere.")
+WAIT = typer.Option(False, "--wait", help="Wait for a run of the same table and dataset (or chDB) to finish.")
+YES = typer.Option(False, "--yes", help="Confirm deleting archived rows from Postgres (irreversible).")
 
 
 def _print_reports(reports: list[Report], *, as_json: bool, dry_run: bool) -> None:
@@ -79,17 +83,27 @@ def run(
     dataset_id: str | None = DATASET,
     table: str | None = TABLE,
     dry_run: bool = DRY_RUN,
-    no_cleanup: bool = typer.Option(
-        False, "--no-cleanup", help="Copy and verify only; leave Postgres as is."
+    cleanup: bool | None = typer.Option(
+        None,
+        "--cleanup/--no-cleanup",
+        help="Also delete archived rows past the grace period from Postgres (needs --yes); "
+        "default: MIGRATA_ARCHIVE__CLEANUP_AFTER_RUN (off).",
+        show_default=False,
     ),
+    yes: bool = YES,
+    wait: bool = WAIT,
 ) -> None:
-    """Archive rows older than max_age_hours to ClickHouse, verify, advance watermarks, clean up."""
+    """Archive rows older than max_age_hours to ClickHouse, verify, advance watermarks (and clean up)."""
     from python_ops import archive
+    from python_ops.cli.output import confirm_irreversible
 
     st = state(ctx)
+    if cleanup and not dry_run:
+        confirm_irreversible("archive run --cleanup deletes archived rows from Postgres", yes=yes)
     with progress(st.quiet or st.json) as on_progress:
         reports = archive.run(
-            st.settings, dataset_id=dataset_id, table=table, dry_run=dry_run, cleanup=not no_cleanup,
+            st.engines, st.settings.archive, models=archive.archive_models(st.settings),
+            dataset_id=dataset_id, table=table, dry_run=dry_run, cleanup=cleanup, wait=wait,
             on_progress=on_progress,
         )  # fmt: skip
     if not st.settings.archive.enabled:
@@ -98,21 +112,27 @@ def run(
     _print_reports(reports, as_json=st.json, dry_run=dry_run)
 
 
-@app.command(epilog="Example: migrata archive cleanup --dry-run")
+@app.command(epilog="Example: migrata archive cleanup --dry-run; migrata archive cleanup --yes")
 def cleanup(
     ctx: typer.Context,
     dataset_id: str | None = DATASET,
     table: str | None = TABLE,
     dry_run: bool = DRY_RUN,
+    yes: bool = YES,
+    wait: bool = WAIT,
 ) -> None:
-    """Delete Postgres rows older than watermark - grace period that ClickHouse holds, in batches."""
+    """Delete Postgres rows older than watermark - grace period that ClickHouse holds (irreversible)."""
     from python_ops import archive
+    from python_ops.cli.output import confirm_irreversible
 
     st = state(ctx)
+    if not dry_run:
+        confirm_irreversible("archive cleanup deletes archived rows from Postgres", yes=yes)
     with progress(st.quiet or st.json) as on_progress:
         reports = archive.run_cleanup(
-            st.settings, dataset_id=dataset_id, table=table, dry_run=dry_run, on_progress=on_progress
-        )
+            st.engines, st.settings.archive, dataset_id=dataset_id, table=table, dry_run=dry_run, wait=wait,
+            on_progress=on_progress,
+        )  # fmt: skip
     _print_reports(reports, as_json=st.json, dry_run=dry_run)
 
 
@@ -122,7 +142,7 @@ def status(ctx: typer.Context) -> None:
     from python_ops import archive
 
     st = state(ctx)
-    result = archive.status(st.settings)
+    result = archive.status(st.engines, st.settings.archive)
     if st.json:
         print_json(result.as_dict())
         return
@@ -159,6 +179,7 @@ def restore(
     ),
     dataset_id: str | None = DATASET,
     dry_run: bool = DRY_RUN,
+    wait: bool = WAIT,
 ) -> None:
     """Copy archived rows back into Postgres and move the watermark back (the inverse of `run`)."""
     from python_ops import archive
@@ -167,11 +188,13 @@ def restore(
     since = since if since.tzinfo else since.replace(tzinfo=UTC)
     with progress(st.quiet or st.json) as on_progress:
         reports = archive.restore(
-            st.settings,
+            st.engines,
+            st.settings.archive,
             table=table,
             since=since,
             dataset_id=dataset_id,
             dry_run=dry_run,
+            wait=wait,
             on_progress=on_progress,
         )
     _print_reports(reports, as_json=st.json, dry_run=dry_run)

@@ -4,11 +4,18 @@ By default ClickHouse runs in-process through chDB on `<home>/chdb`; with `MIGRA
 any server over HTTP. chDB allows one process per data directory, so clients are opened for a unit
 of work and closed after it (`clickhouse_client()` is a context manager) — a `dbt` subprocess can
 only open the path once every client of this process is closed. Nothing opens it at import time.
+
+When another process holds the directory, chDB only says "Error initializing EmbeddedServer"; the
+directory's `status` file (ClickHouse writes its PID and start time there and locks it while the
+engine runs) names the holder, so the error does too (`ChdbBusyError`, exit 2: nothing was changed).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,11 +25,61 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from psycopg.conninfo import conninfo_to_dict
 
-from python_ops.errors import EngineError
+from python_ops.errors import ConfigError, EngineError, PreconditionError
 
 # chDB serialises queries per process; a lock keeps threads of one process from interleaving
 # DDL on the same session.
 _CHDB_LOCK = threading.RLock()
+
+
+class ChdbBusyError(PreconditionError):
+    """Another process holds chDB's data directory (chDB allows one process per directory)."""
+
+
+def chdb_holder(path: Path) -> str | None:
+    """Who holds chDB's directory `path`: `pid N (command), started at …`, or None if nobody does."""
+    status = path / "status"
+    try:
+        fd = os.open(status, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                return None
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None  # a stale file left by a process that died: nobody holds the lock
+        fields = dict(
+            line.split(": ", 1)
+            for line in os.read(fd, 4096).decode(errors="replace").splitlines()
+            if ": " in line
+        )
+    finally:
+        os.close(fd)
+    pid = fields.get("PID", "").strip()
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            command = " ".join(a.decode(errors="replace") for a in cmdline.read().split(b"\0") if a)[:120]
+    except OSError:
+        command = ""
+    who = f"pid {pid}" + (f" ({command})" if command else "") if pid else "another process"
+    started = fields.get("Started at", "").strip()
+    return who + (f", started at {started}" if started else "")
+
+
+def chdb_busy(path: Path) -> ChdbBusyError | None:
+    """The error to raise when another process holds chDB's directory `path`, or None if none does."""
+    holder = chdb_holder(path)
+    if holder is None:
+        return None
+    return ChdbBusyError(
+        f"another process holds the chDB data directory {path}: {holder}",
+        hint="chDB allows one process per directory: wait for it to finish (--wait waits), stop it, "
+        "or set MIGRATA_HOME",
+    )
 
 
 def open_client(*, url: str | None, chdb_path: Path, database: str | None = None) -> Client:
@@ -30,6 +87,7 @@ def open_client(*, url: str | None, chdb_path: Path, database: str | None = None
     try:
         if url is None:
             chdb_path.mkdir(parents=True, exist_ok=True)
+            _require_chdb()
             client = clickhouse_connect.get_client(interface="chdb", path=str(chdb_path))
         else:
             parsed = urlparse(url)
@@ -41,19 +99,35 @@ def open_client(*, url: str | None, chdb_path: Path, database: str | None = None
                 secure=parsed.scheme == "https",
                 connect_timeout=10,
             )
+    except ConfigError:
+        raise
     except Exception as exc:
+        busy = chdb_busy(chdb_path) if url is None else None
+        if busy is not None:
+            raise busy from None
         where = url.split("@")[-1] if url else f"chDB at {chdb_path}"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         hint = (
-            "another process holds this chDB directory; stop it (e.g. `dagster dev`) or set MIGRATA_HOME"
-            if "lock" in reason.lower()
-            else "check MIGRATA_CLICKHOUSE__URL and that the server is up"
+            "check MIGRATA_CLICKHOUSE__URL and that the server is up"
+            if url
+            else "check that MIGRATA_HOME is writable, or set MIGRATA_CLICKHOUSE__URL to use a server"
         )
         raise EngineError(f"cannot open ClickHouse ({where}): {reason}", hint=hint) from None
     if database:
         client.command(f"CREATE DATABASE IF NOT EXISTS {quote_ident(database)}")
         client.database = database
     return client
+
+
+def _require_chdb() -> None:
+    """chDB is what runs ClickHouse in-process; without it say so, not with an ImportError."""
+    try:
+        import chdb  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "chDB (the in-process ClickHouse) is not installed",
+            hint="install it (`pip install chdb`), or set MIGRATA_CLICKHOUSE__URL to a ClickHouse server",
+        ) from None
 
 
 @contextlib.contextmanager

@@ -16,10 +16,31 @@ from types import ModuleType
 _TARGET = "dbt.adapters.clickhouse.connections"
 
 
+def _refuse_clusters(credentials) -> None:  # type: ignore[no-untyped-def]
+    from dbt.adapters.exceptions import FailedToConnectError
+
+    engine = credentials.database_engine or ""
+    setting = (
+        f"cluster: {credentials.cluster}"
+        if credentials.cluster and credentials.cluster.strip()
+        else "cluster_mode: true"
+        if credentials.cluster_mode
+        else f"database_engine: {engine}"
+        if engine.strip().startswith("Replicated")
+        else None
+    )
+    if setting is not None:
+        raise FailedToConnectError(
+            f"driver chdb runs ClickHouse in-process, one engine on one machine, with no cluster or "
+            f"replication: remove `{setting}` from the profile, or use driver http with a ClickHouse server"
+        )
+
+
 def _patch(connections: ModuleType) -> None:
     import clickhouse_connect
     from dbt.adapters.clickhouse import dbclient
     from dbt.adapters.clickhouse.httpclient import ChHttpClient
+    from dbt.adapters.exceptions import FailedToConnectError
 
     if getattr(dbclient.get_db_client, "_migrata_chdb", False):
         return
@@ -29,15 +50,28 @@ def _patch(connections: ModuleType) -> None:
         """dbt-clickhouse's HTTP client, talking to chDB in-process instead of a server."""
 
         def _create_client(self, credentials):  # type: ignore[no-untyped-def]
+            try:
+                import chdb  # noqa: F401
+            except ImportError:
+                raise FailedToConnectError(
+                    "driver chdb needs the chdb package (the in-process ClickHouse): install it with "
+                    "`pip install chdb`, or use driver http with a ClickHouse server"
+                ) from None
             return clickhouse_connect.get_client(
                 interface="chdb", path=credentials.host, settings=self._conn_settings
             )
+
+        def database_dropped(self, database: str) -> None:
+            super().database_dropped(database)
+            if self.database == database:
+                self._client.database = "default"  # rebinds the handle with USE; None would keep the old one
 
         def close(self) -> None:
             self._client.close()
 
     def get_db_client(credentials):  # type: ignore[no-untyped-def]
         if credentials.driver == "chdb":
+            _refuse_clusters(credentials)
             return ChChdbClient(credentials)
         return original(credentials)
 

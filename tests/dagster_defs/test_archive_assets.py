@@ -1,5 +1,6 @@
-"""The archive Dagster definitions: an asset per configured table with a blocking agreement check, the
-cleanup asset, the schedule from settings — and the assets materialized on the real engines."""
+"""The archive Dagster definitions: an asset per configured table with a blocking agreement check (the dbt
+gate), the cleanup asset, the schedule and its job from settings — and the assets materialized on the
+real engines."""
 
 from __future__ import annotations
 
@@ -26,7 +27,12 @@ def test_assets_checks_and_schedule_are_defined() -> None:
     assert {AssetKey(f"archive_{t}") for t in TABLES} <= cleanup.parent_keys
     schedule = defs.resolve_schedule_def("archive_periodic_schedule")
     assert schedule.cron_schedule == "*/5 * * * *"
-    assert defs.resolve_job_def("archive_run_job")
+    job = defs.resolve_job_def("archive_run_job")
+    # cleanup_after_run is off by default: the scheduled job archives and deletes nothing
+    assert {f"archive_{t}" for t in TABLES} <= {
+        k.to_user_string() for k in job.asset_layer.executable_asset_keys
+    }
+    assert AssetKey("archive_cleanup") not in job.asset_layer.executable_asset_keys
 
 
 def test_materialize_archive_assets(settings_env: MigrataSettings, conn: psycopg.Connection) -> None:
@@ -43,6 +49,9 @@ def test_materialize_archive_assets(settings_env: MigrataSettings, conn: psycopg
     meta = result.asset_materializations_for_node("archive_lifecycle_audit_log")[0].metadata
     assert meta["runs"].value == 2 and meta["rows_archived"].value > 300 and meta["bytes"].value > 0
     checks = result.get_asset_check_evaluations()
-    assert checks and all(c.passed for c in checks)
+    assert len(checks) == len(TABLES) and all(c.passed for c in checks)
+    assert all(
+        "every row in Postgres at or below its watermark is archived" in str(c.metadata) for c in checks
+    )
     cleaned = result.asset_materializations_for_node("archive_cleanup")[0].metadata
     assert cleaned["rows_deleted"].value > 0 and cleaned["pending_archive"].value == 0

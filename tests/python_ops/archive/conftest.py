@@ -1,20 +1,49 @@
-"""Fixtures of the archive tests: a small aged timestore dataset and the invariants every run keeps."""
+"""Fixtures of the archive tests: a small aged timestore dataset, the invariants every run keeps, and the
+verbs called as the CLI calls them (engines, the archive settings, the tables' dbt models)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
 
 from migrata_samples import archive_rows as sample
+from python_ops import archive
+from python_ops.archive.status import ArchiveStatus
 from python_ops.engines import control
+from python_ops.engines.context import Engines
+from python_ops.runner import Report
 from python_ops.settings import MigrataSettings
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 TABLES = ("dataset_access_audit", "lifecycle_audit_log", "lifecycle_job_runs")
 CUTOFF = NOW - timedelta(hours=168)
 ROWS = 1500  # per table, over 30 days: ~1150 older than the 7-day max age
+
+
+def with_archive(settings: MigrataSettings, **values: object) -> MigrataSettings:
+    """`settings` with some archive settings changed."""
+    return settings.model_copy(update={"archive": settings.archive.model_copy(update=values)})
+
+
+def run(settings: MigrataSettings, **kwargs: Any) -> list[Report]:
+    """`archive.run` as the CLI calls it for these settings."""
+    models = archive.archive_models(settings)
+    return archive.run(Engines.from_settings(settings), settings.archive, models=models, **kwargs)
+
+
+def cleanup(settings: MigrataSettings, **kwargs: Any) -> list[Report]:
+    return archive.run_cleanup(Engines.from_settings(settings), settings.archive, **kwargs)
+
+
+def restore(settings: MigrataSettings, **kwargs: Any) -> list[Report]:
+    return archive.restore(Engines.from_settings(settings), settings.archive, **kwargs)
+
+
+def status(settings: MigrataSettings, **kwargs: Any) -> ArchiveStatus:
+    return archive.status(Engines.from_settings(settings), settings.archive, **kwargs)
 
 
 @pytest.fixture

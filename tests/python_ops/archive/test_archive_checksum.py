@@ -9,12 +9,11 @@ import psycopg
 import pytest
 
 from migrata_samples import archive_rows as sample
-from python_ops import archive
 from python_ops.archive.apply import specs
 from python_ops.archive.checksum import MOD, clickhouse_digest, postgres_digest
 from python_ops.engines import control
 from python_ops.settings import ArchiveTable, MigrataSettings
-from tests.python_ops.archive.conftest import NOW
+from tests.python_ops.archive.conftest import NOW, run
 
 ENTRY = ArchiveTable(
     name="edge_events", id_column="event_id", time_column="happened_at", payload_column="body"
@@ -46,10 +45,10 @@ def test_both_engines_agree_on_awkward_rows(
     for event_id, at, body in rows:
         conn.execute("INSERT INTO edge_events VALUES (%s, 'ds-1', %s, %s)", (event_id, at, body))
     cfg = _with_edge(settings, transport)
-    reports = archive.run(cfg, table="edge_events", now=NOW, cleanup=False)
+    reports = run(cfg, table="edge_events", now=NOW)
     assert all(r.ok for r in reports), [r.summary() for r in reports]
 
-    (spec,) = specs(conn, cfg, "edge_events")
+    (spec,) = specs(conn, cfg.archive, "edge_events")
     pg = postgres_digest(conn, spec, "ds-1", None, NOW)
     # the plain definition: id|epoch microseconds (through numeric)|payload, first 8 MD5 bytes, mod 2^64
     plain = conn.execute(
@@ -70,7 +69,7 @@ def test_a_changed_row_changes_the_checksum(
     settings: MigrataSettings, conn: psycopg.Connection, seeded: dict[str, set[str]]
 ) -> None:
     table = "lifecycle_audit_log"
-    (spec,) = specs(conn, settings, table)
+    (spec,) = specs(conn, settings.archive, table)
     hi = NOW - timedelta(days=7)
 
     def digest() -> tuple[int, int]:

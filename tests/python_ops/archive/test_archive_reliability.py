@@ -1,5 +1,6 @@
-"""Reliability: faults at every phase, ClickHouse failing mid-run, rows arriving during a run, and a
-`migrata archive run` process killed at random points — then rerun: nothing lost, nothing doubled."""
+"""Reliability: faults at every phase, ClickHouse failing mid-run, rows arriving during a run, a resumed
+run counting each row once, the per-(table, dataset) lock, and a `migrata archive run` process killed
+at random points — then rerun: nothing lost, nothing doubled."""
 
 from __future__ import annotations
 
@@ -9,19 +10,22 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from migrata_samples import archive_rows as sample
-from python_ops import archive
 from python_ops.engines import control
-from python_ops.errors import EngineError
+from python_ops.engines.context import Engines
+from python_ops.errors import EngineError, PreconditionError
+from python_ops.locks import operation_lock
 from python_ops.settings import MigrataSettings
-from tests.python_ops.archive.conftest import NOW, TABLES, all_ids, assert_consistent
+from tests.python_ops.archive.conftest import NOW, TABLES, all_ids, assert_consistent, run, with_archive
 
 TABLE = "lifecycle_audit_log"
 
@@ -43,10 +47,6 @@ class Fault:
                 raise Boom(f"injected at {phase} #{self.nth}")
 
 
-def _with(settings: MigrataSettings, **values: object) -> MigrataSettings:
-    return settings.model_copy(update={"archive": settings.archive.model_copy(update=values)})
-
-
 def _state(conn: psycopg.Connection) -> tuple[object, ...]:
     counts = tuple(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES)  # type: ignore[index]
     return counts, conn.execute("SELECT * FROM migration_watermarks ORDER BY 1, 2").fetchall()
@@ -56,11 +56,15 @@ def _state(conn: psycopg.Connection) -> tuple[object, ...]:
 def test_fault_at_each_phase_then_rerun(
     settings: MigrataSettings, conn: psycopg.Connection, seeded: dict[str, set[str]], phase: str
 ) -> None:
-    cfg = _with(settings, copy_batch_rows=150, batch_size=100)  # several slices and delete batches
+    cfg = with_archive(settings, copy_batch_rows=150, batch_size=100)  # several slices and delete batches
     before = _state(conn)
     with pytest.raises(Boom):
-        archive.run(
-            cfg, table=TABLE, now=NOW, hook=Fault(phase, nth=2 if phase in ("copy", "cleanup") else 1)
+        run(
+            cfg,
+            table=TABLE,
+            now=NOW,
+            cleanup=True,
+            hook=Fault(phase, nth=2 if phase in ("copy", "cleanup") else 1),
         )
     if phase != "cleanup":  # nothing verified yet: Postgres untouched, watermark unchanged
         assert _state(conn) == before
@@ -68,7 +72,7 @@ def test_fault_at_each_phase_then_rerun(
         assert _state(conn)[1] != before[1]
     assert_consistent(conn, cfg, seeded, settled=False)
 
-    reports = archive.run(cfg, table=TABLE, now=NOW)
+    reports = run(cfg, table=TABLE, now=NOW, cleanup=True)
     assert all(r.ok for r in reports), [r.summary() for r in reports]
     assert_consistent(conn, cfg, seeded)
 
@@ -80,7 +84,7 @@ def test_random_faults_repeatedly_both_transports(
     now = NOW
     expected = seeded
     for i in range(6):
-        cfg = _with(
+        cfg = with_archive(
             settings,
             transport=rng.choice(["pull", "push"]),
             copy_batch_rows=rng.choice([100, 400, 5000]),
@@ -90,10 +94,10 @@ def test_random_faults_repeatedly_both_transports(
         expected = all_ids(conn) | {t: expected[t] | all_ids(conn)[t] for t in TABLES}
         fault = Fault(rng.choice(["copy", "verify", "watermark", "cleanup"]), rng.choice([1, 2, 3]))
         with contextlib.suppress(Boom):
-            archive.run(cfg, table=TABLE, now=now, hook=fault)
+            run(cfg, table=TABLE, now=now, cleanup=True, hook=fault)
         assert_consistent(conn, cfg, expected, settled=False, cutoff=now - timedelta(hours=168))
         now += timedelta(hours=rng.choice([0, 5, 30]))
-    reports = archive.run(settings, table=TABLE, now=now)
+    reports = run(settings, table=TABLE, now=now, cleanup=True)
     assert all(r.ok for r in reports), [(r.summary(), r.failed_checks) for r in reports]
     assert_consistent(conn, settings, expected, cutoff=now - timedelta(hours=168))
 
@@ -101,8 +105,8 @@ def test_random_faults_repeatedly_both_transports(
 def test_clickhouse_failing_mid_run_leaves_postgres_and_watermark(
     settings: MigrataSettings, conn: psycopg.Connection, seeded: dict[str, set[str]]
 ) -> None:
-    cfg = _with(settings, copy_batch_rows=40)  # dataset 1 alone takes several slices
-    archive.run(cfg, table=TABLE, now=NOW - timedelta(days=5))  # an existing watermark to keep
+    cfg = with_archive(settings, copy_batch_rows=40)  # dataset 1 alone takes several slices
+    run(cfg, table=TABLE, now=NOW - timedelta(days=5), cleanup=True)  # an existing watermark to keep
     before = _state(conn)
 
     def lose_postgres(phase: str) -> None:  # ClickHouse can no longer reach Postgres after slice 1
@@ -113,19 +117,19 @@ def test_clickhouse_failing_mid_run_leaves_postgres_and_watermark(
 
     lose_postgres.calls = 0  # type: ignore[attr-defined]
     with pytest.raises(EngineError, match="ClickHouse could not copy lifecycle_audit_log") as err:
-        archive.run(cfg, table=TABLE, now=NOW, hook=lose_postgres)
+        run(cfg, table=TABLE, now=NOW, cleanup=True, hook=lose_postgres)
     assert "TRANSPORT=push" in (err.value.hint or "")
     assert _state(conn) == before
 
     control.configure_clickhouse(cfg)
-    assert all(r.ok for r in archive.run(cfg, table=TABLE, now=NOW))
+    assert all(r.ok for r in run(cfg, table=TABLE, now=NOW, cleanup=True))
     assert_consistent(conn, cfg, seeded)
 
 
 def test_rows_inserted_during_a_run_are_not_lost(
     settings: MigrataSettings, conn: psycopg.Connection, seeded: dict[str, set[str]], dsn: str
 ) -> None:
-    archive.run(settings, table=TABLE, now=NOW - timedelta(days=3))
+    run(settings, table=TABLE, now=NOW - timedelta(days=3), cleanup=True)
 
     seen: set[str] = set()
 
@@ -137,7 +141,7 @@ def test_rows_inserted_during_a_run_are_not_lost(
                     sample.generate(other, rows=10, days=1, datasets=2, now=NOW - timedelta(days=days),
                                     tag=f"{tag}-{phase}", tables=(TABLE,))  # fmt: skip
 
-    first = archive.run(settings, table=TABLE, now=NOW, hook=writer)
+    first = run(settings, table=TABLE, now=NOW, cleanup=True, hook=writer)
     copy = next(r for r in first if r.operation.startswith("archive_copy"))
     assert not copy.ok  # rows landed in the range after the copy: verification says so, nothing advanced
     new = {
@@ -148,8 +152,72 @@ def test_rows_inserted_during_a_run_are_not_lost(
     }
     assert len(new) == 60
     for _ in range(2):
-        assert all(r.ok for r in archive.run(settings, table=TABLE, now=NOW))
+        assert all(r.ok for r in run(settings, table=TABLE, now=NOW, cleanup=True))
     assert_consistent(conn, settings, seeded | {TABLE: seeded[TABLE] | new})
+
+
+def test_a_resumed_run_counts_each_row_once(
+    settings: MigrataSettings, conn: psycopg.Connection, seeded: dict[str, set[str]]
+) -> None:
+    """Issue 17 item 8: a slice that reached ClickHouse before its batch's commit was lost is copied again
+    on resume; the report counts its rows once (it said 226,667 rows for a plan of 200,000)."""
+    cfg = with_archive(settings, copy_batch_rows=150)
+    name = f"archive_copy:{TABLE}:ds-1"
+
+    def saved() -> tuple[object, ...]:
+        row = conn.execute(
+            "SELECT position, units, batches FROM migrata_checkpoints WHERE operation = %s", (name,)
+        ).fetchone()
+        assert row is not None
+        return tuple(row)
+
+    with pytest.raises(Boom):  # slice 1 committed
+        run(cfg, table=TABLE, dataset_id="ds-1", now=NOW, hook=Fault("copy", nth=2))
+    first = saved()
+    with pytest.raises(Boom):  # resumed: slice 2 committed
+        run(cfg, table=TABLE, dataset_id="ds-1", now=NOW, hook=Fault("copy", nth=2))
+    assert saved() != first
+    # the crash this stands for: slice 2 is in ClickHouse, but the commit of its batch was lost
+    position, units, batches = first
+    conn.execute(
+        "UPDATE migrata_checkpoints SET position = %s, units = %s, batches = %s WHERE operation = %s",
+        (Jsonb(position), units, batches, name),
+    )
+    (report,) = run(cfg, table=TABLE, dataset_id="ds-1", now=NOW)
+    assert report.ok and report.resumed_from == position and report.batches > 3
+    assert report.units_done == report.plan.total == report.details["records_migrated"]
+    assert_consistent(conn, cfg, seeded, settled=False)
+
+
+def test_a_second_run_of_the_same_table_and_dataset_fails_at_once_naming_the_holder(
+    settings: MigrataSettings, conn: psycopg.Connection, seeded: dict[str, set[str]]
+) -> None:
+    engines = Engines.from_settings(settings)
+    watermarks = "SELECT count(*) FROM migration_watermarks"
+    before = conn.execute(watermarks).fetchone()
+    with operation_lock(engines, "archive", f"{TABLE}/ds-1"):  # another run holds (lifecycle_audit_log, ds-1)
+        held = rf"archive of {TABLE}/ds-1 is already running \(pid {os.getpid()} on "
+        with pytest.raises(PreconditionError, match=held):
+            run(settings, table=TABLE, now=NOW)
+        assert conn.execute(watermarks).fetchone() == before  # nothing written
+        other = run(settings, table=TABLE, dataset_id="ds-2", now=NOW)  # another pair runs side by side
+        assert [r.status for r in other] == ["ok"]
+
+    holding = threading.Event()
+
+    def hold_for_a_while() -> None:
+        with operation_lock(engines, "archive", f"{TABLE}/ds-1"):
+            holding.set()
+            time.sleep(1.5)
+
+    thread = threading.Thread(target=hold_for_a_while)
+    thread.start()
+    assert holding.wait(10)
+    started = time.monotonic()
+    waited = run(settings, table=TABLE, dataset_id="ds-1", now=NOW, wait=True)  # waits for the holder
+    thread.join()
+    assert [r.status for r in waited] == ["ok"] and time.monotonic() - started >= 1.0
+    assert_consistent(conn, settings, seeded)
 
 
 def test_killed_cli_process_loses_nothing(
@@ -162,6 +230,7 @@ def test_killed_cli_process_loses_nothing(
         "MIGRATA_ARCHIVE__COPY_BATCH_ROWS": "300",
         "MIGRATA_ARCHIVE__BATCH_SIZE": "200",
         "MIGRATA_ARCHIVE__TRANSPORT": "pull",
+        "MIGRATA_ARCHIVE__CLEANUP_AFTER_RUN": "true",  # the trials kill cleanups too
     }
     cli = [str(Path(sys.executable).with_name("migrata")), "--quiet", "archive", "run"]
     rng = random.Random(7)

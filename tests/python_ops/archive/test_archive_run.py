@@ -1,43 +1,85 @@
-"""One archive run end to end on the real engines, both transports; dry run; late rows; status."""
+"""One archive run end to end on the real engines, both transports; cleanup only when asked; the dry run
+is the SQL the run executes; late rows; status; adding a table with one settings entry; restore."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import psycopg
 import pytest
 
 from migrata_samples import archive_rows as sample
-from python_ops import archive
+from python_ops.archive import archive_models, state
+from python_ops.archive.apply import specs
+from python_ops.archive.copy import ArchiveCopy
+from python_ops.dbt_project import run_dbt
 from python_ops.engines import control
-from python_ops.settings import MigrataSettings
-from tests.python_ops.archive.conftest import CUTOFF, NOW, TABLES, assert_consistent, ch_ids
+from python_ops.engines.context import Engines
+from python_ops.runner import execute
+from python_ops.settings import ArchiveTable, MigrataSettings
+from tests.python_ops.archive.conftest import (
+    CUTOFF,
+    NOW,
+    TABLES,
+    assert_consistent,
+    ch_ids,
+    cleanup,
+    restore,
+    run,
+    status,
+    with_archive,
+)
 
 
-def _with(settings: MigrataSettings, **archive_values: object) -> MigrataSettings:
-    return settings.model_copy(update={"archive": settings.archive.model_copy(update=archive_values)})
+def _time(table: str) -> str:
+    return "accessed_at" if table == "dataset_access_audit" else "created_at"
+
+
+def _counts(conn: psycopg.Connection) -> dict[str, int]:
+    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}  # type: ignore[index]
 
 
 @pytest.mark.parametrize("transport", ["pull", "push"])
-def test_run_archives_verifies_advances_and_cleans_up(
+def test_run_archives_and_verifies_and_deletes_only_when_asked(
     settings: MigrataSettings, conn: psycopg.Connection, seeded: dict[str, set[str]], transport: str
 ) -> None:
-    cfg = _with(settings, transport=transport)
+    cfg = with_archive(settings, transport=transport)
     aged = {
         t: {r[0] for r in conn.execute(f"SELECT id FROM {t} WHERE {_time(t)} <= %s", (CUTOFF,)).fetchall()}
         for t in TABLES
     }
-    reports = archive.run(cfg, now=NOW)
+    before = _counts(conn)
+    reports = run(cfg, now=NOW)
 
     assert all(r.ok for r in reports), [r.summary() for r in reports]
-    copies = [r for r in reports if r.operation.startswith("archive_copy")]
-    assert len(copies) == 6 and all(len(r.checks) == 3 and all(c.ok for c in r.checks) for r in copies)
+    assert {r.operation.split(":")[0] for r in reports} == {"archive_copy"}  # no cleanup unless asked
+    assert all(len(r.checks) == 3 and all(c.ok for c in r.checks) for r in reports) and len(reports) == 6
+    assert {r.units_done for r in reports} == {r.plan.total for r in reports}
+    events = conn.execute(
+        "SELECT payload FROM lifecycle_audit_log WHERE event_type = 'postgres_migration'"
+    ).fetchall()
+    assert _counts(conn) == {t: n + (6 if t == "lifecycle_audit_log" else 0) for t, n in before.items()}
     for table in TABLES:
         assert ch_ids(cfg, table) == aged[table]  # exactly the aged rows, each once
         wm = {r[0] for r in conn.execute("SELECT watermark_timestamp FROM migration_watermarks "
                                          "WHERE table_name = %s", (table,)).fetchall()}  # fmt: skip
         assert wm == {CUTOFF}
-        # cleaned: nothing left older than watermark - 24 h; the grace window stays in Postgres
+    assert len(events) == 6
+    assert {"table", "recordsMigrated", "bytes", "watermark"} <= set(events[0][0])
+    assert sum(e[0]["recordsMigrated"] for e in events) == sum(len(v) for v in aged.values())
+    with control.clickhouse(cfg) as ch:
+        by_table = dict(ch.query("SELECT __source_table, count() FROM migrated_data GROUP BY 1").result_rows)
+        assert by_table == {t: len(aged[t]) for t in TABLES}
+        key = ch.query("SELECT __partition_key, __dataset_slug FROM migrated_data LIMIT 1").result_rows[0]
+        assert key[0].startswith(key[1] + "/2026")
+
+    again = run(cfg, now=NOW, cleanup=True)  # nothing new to copy; cleanup asked for this time
+    copies = [r for r in again if r.operation.startswith("archive_copy")]
+    deletes = [r for r in again if r.operation.startswith("archive_cleanup")]
+    assert {r.status for r in copies} == {"nothing-to-do"} and all(c.ok for r in copies for c in r.checks)
+    assert len(deletes) == 6 and all(r.ok for r in deletes) and sum(r.units_done for r in deletes) > 0
+    for table in TABLES:  # nothing left older than watermark - 24 h; the grace window stays in Postgres
         left = conn.execute(f"SELECT min({_time(table)}) FROM {table}").fetchone()[0]  # type: ignore[index]
         assert left >= CUTOFF - timedelta(hours=24)
         in_grace = conn.execute(
@@ -46,30 +88,68 @@ def test_run_archives_verifies_advances_and_cleans_up(
         assert in_grace > 0
     assert_consistent(conn, cfg, seeded)
 
-    events = conn.execute(
-        "SELECT payload FROM lifecycle_audit_log WHERE event_type = 'postgres_migration'"
-    ).fetchall()
-    assert len(events) == 6
-    assert {"table", "recordsMigrated", "bytes", "watermark"} <= set(events[0][0])
-    assert sum(e[0]["recordsMigrated"] for e in events) == sum(len(v) for v in aged.values())
 
-    with control.clickhouse(cfg) as ch:
-        by_table = dict(ch.query("SELECT __source_table, count() FROM migrated_data GROUP BY 1").result_rows)
-        assert by_table == {t: len(aged[t]) for t in TABLES}
-        key = ch.query("SELECT __partition_key, __dataset_slug FROM migrated_data LIMIT 1").result_rows[0]
-        assert key[0].startswith(key[1] + "/2026")
-
-    again = archive.run(cfg, now=NOW)  # nothing new: no copy, no delete, still verified
-    assert {r.status for r in again} == {"nothing-to-do"}
-    assert all(c.ok for r in again for c in r.checks)
+def test_cleanup_after_run_is_a_setting(
+    settings: MigrataSettings, conn: psycopg.Connection, seeded: dict[str, set[str]]
+) -> None:
+    table = "lifecycle_job_runs"
+    before = _counts(conn)[table]
+    reports = run(with_archive(settings, cleanup_after_run=True), table=table, now=NOW)
+    deleted = sum(r.units_done for r in reports if r.operation.startswith("archive_cleanup"))
+    assert all(r.ok for r in reports) and deleted > 0
+    assert _counts(conn)[table] == before - deleted
+    assert_consistent(conn, settings, seeded)
 
 
-def _time(table: str) -> str:
-    return "accessed_at" if table == "dataset_access_audit" else "created_at"
+class Recording:
+    """The real ClickHouse client, noting each statement it runs (to compare with what a dry run printed)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client, self.statements = client, []
+
+    def command(self, cmd: str, *args: Any, **kwargs: Any) -> Any:
+        self.statements.append(cmd)
+        return self._client.command(cmd, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+@pytest.mark.parametrize("transport", ["pull", "push"])
+def test_dry_run_prints_exactly_the_sql_the_run_executes(
+    settings: MigrataSettings, conn: psycopg.Connection, seeded: dict[str, set[str]], transport: str
+) -> None:
+    table = "lifecycle_audit_log"
+    cfg = with_archive(settings, transport=transport, copy_batch_rows=200)
+    engines = Engines.from_settings(cfg)
+    prepared = archive_models(cfg).prepare(engines, specs(conn, cfg.archive))
+    (spec,) = specs(conn, cfg.archive, table)
+    (dataset,) = state.datasets(conn, "ds-1")
+    with engines.clickhouse() as ch:
+        recording = Recording(ch)
+
+        def copy(client: Any) -> ArchiveCopy:
+            return ArchiveCopy(ch=client, spec=spec, compiled=prepared.tables[table], dataset=dataset,
+                               config=cfg.archive, collection=engines.pg_collection, now=NOW)  # fmt: skip
+
+        dry = execute(copy(ch), conn, dry_run=True)
+        report = execute(copy(recording), conn)
+    assert dry.status == "dry-run" and report.ok and report.batches > 2
+    slices = [s.sql for s in dry.plan.steps if s.description.startswith("copy slice")]
+    assert len(slices) == report.batches
+    inserts = [s for s in recording.statements if s.startswith("INSERT INTO")]
+    if transport == "pull":
+        assert inserts == slices  # each slice's INSERT, to the letter
+    else:  # the staging table, then per slice the model's INSERT over it and a reset: all printed
+        assert len(set(inserts)) == 1 and all(inserts[0] in s for s in slices)
+        assert {s for s in recording.statements if s.startswith(("CREATE", "TRUNCATE"))} <= {
+            line.rstrip(";") for s in slices for line in s.splitlines()
+        }
+        assert all(s.count("COPY (SELECT") == 1 for s in slices)
+    assert "password" not in dry.plan.sql()
 
 
 def _snapshot(conn: psycopg.Connection, settings: MigrataSettings) -> tuple[object, ...]:
-    counts = tuple(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES)  # type: ignore[index]
     wms = conn.execute("SELECT * FROM migration_watermarks ORDER BY 1, 2").fetchall()
     checkpoints = conn.execute(
         "SELECT operation, status, units FROM migrata_checkpoints ORDER BY 1"
@@ -77,23 +157,26 @@ def _snapshot(conn: psycopg.Connection, settings: MigrataSettings) -> tuple[obje
     with control.clickhouse(settings) as ch:
         tables = ch.query("SELECT name, total_rows FROM system.tables WHERE database = currentDatabase() "
                           "ORDER BY name").result_rows  # fmt: skip
-    return counts, wms, checkpoints, tables
+    return _counts(conn), wms, checkpoints, tables
 
 
 def test_dry_run_writes_nothing_anywhere(
     settings: MigrataSettings, conn: psycopg.Connection, seeded: dict[str, set[str]]
 ) -> None:
     before = _snapshot(conn, settings)
-    reports = archive.run(settings, dry_run=True, now=NOW)
+    reports = run(settings, dry_run=True, now=NOW, cleanup=True)
     assert {r.status for r in reports} == {"dry-run"}
     copy = next(r for r in reports if r.operation == "archive_copy:lifecycle_audit_log:ds-1")
     assert copy.plan.total > 0 and "postgresql(" in copy.plan.sql() and "password" not in copy.plan.sql()
-    assert _snapshot(conn, settings) == before
+    first = reports[0].plan.sql()  # dbt would build the missing tables first: said once, not run
+    assert "-- dbt run" in first and "-- dbt run" not in copy.plan.sql()
+    assert _snapshot(conn, settings) == before  # no table created, no row copied, no watermark
 
-    archive.run(settings, now=NOW, table="lifecycle_audit_log")
+    run(settings, now=NOW, table="lifecycle_audit_log")
     after_run = _snapshot(conn, settings)
-    cleanup = archive.run_cleanup(settings, dry_run=True)
-    assert {r.status for r in cleanup} == {"dry-run"}
+    dry_cleanup = cleanup(settings, dry_run=True)
+    assert {r.status for r in dry_cleanup} == {"dry-run"}
+    assert "DELETE FROM" in dry_cleanup[0].plan.sql()
     assert _snapshot(conn, settings) == after_run
 
 
@@ -101,20 +184,20 @@ def test_late_rows_are_archived_and_never_deleted_unarchived(
     settings: MigrataSettings, conn: psycopg.Connection, seeded: dict[str, set[str]]
 ) -> None:
     table = "lifecycle_audit_log"
-    archive.run(settings, table=table, now=NOW)
+    run(settings, table=table, now=NOW, cleanup=True)
     # late rows: timestamps far below the watermark (and below watermark - grace), inserted afterwards
     sample.generate(conn, rows=40, days=25, datasets=2, now=NOW - timedelta(days=8), tag="late",
                     tables=(table,))  # fmt: skip
     late = {r[0] for r in conn.execute(f"SELECT id FROM {table} WHERE id LIKE 'lal-late-%%'").fetchall()}
     assert len(late) == 40
 
-    cleaned = archive.run_cleanup(settings, table=table)  # cleanup alone must keep them: not in ClickHouse
+    cleaned = cleanup(settings, table=table)  # cleanup alone must keep them: not in ClickHouse
     assert all(r.ok for r in cleaned)
     assert sum(int(r.details.get("kept_not_archived", 0)) for r in cleaned) > 0
     assert late <= {r[0] for r in conn.execute(f"SELECT id FROM {table}").fetchall()}
     assert not late & ch_ids(settings, table)
 
-    reports = archive.run(settings, table=table, now=NOW)  # the sweep archives them, then cleanup may go
+    reports = run(settings, table=table, now=NOW, cleanup=True)  # the sweep archives them, then cleanup
     assert all(r.ok for r in reports)
     assert sum(int(r.details.get("late_rows_copied", 0)) for r in reports) == 40
     assert late <= ch_ids(settings, table)
@@ -124,10 +207,10 @@ def test_late_rows_are_archived_and_never_deleted_unarchived(
 def test_status_reports_watermarks_lag_pending_and_metrics(
     settings: MigrataSettings, conn: psycopg.Connection, seeded: dict[str, set[str]]
 ) -> None:
-    before = archive.status(settings, now=NOW)
+    before = status(settings, now=NOW)
     assert all(t.watermark is None and t.pending_archive > 0 for t in before.tables)
-    archive.run(settings, now=NOW)
-    after = archive.status(settings, now=NOW)
+    run(settings, now=NOW, cleanup=True)
+    after = status(settings, now=NOW)
     assert len(after.tables) == 6
     assert all(t.pending_archive == 0 and t.pending_cleanup == 0 and t.lag_hours == 168 for t in after.tables)
     assert all(t.archived > 0 and t.in_grace_period > 0 for t in after.tables)
@@ -141,54 +224,85 @@ def test_status_reports_watermarks_lag_pending_and_metrics(
 
 
 def test_disabled_archive_does_nothing(settings: MigrataSettings, seeded: dict[str, set[str]]) -> None:
-    assert archive.run(_with(settings, enabled=False), now=NOW) == []
+    assert run(with_archive(settings, enabled=False), now=NOW) == []
 
 
-def test_new_table_is_one_config_entry(settings: MigrataSettings, conn: psycopg.Connection) -> None:
+def test_adding_a_table_is_one_settings_entry(settings: MigrataSettings, conn: psycopg.Connection) -> None:
+    """No file is written by hand: the entry gives the table its dbt model, view branch, gate and asset."""
     conn.execute(
         "CREATE TABLE widget_events (event_id uuid PRIMARY KEY, "
         "dataset_id text NOT NULL REFERENCES datasets(id), "
-        "happened_at timestamptz NOT NULL, body jsonb, score int, tags int[])"
+        "happened_at timestamptz NOT NULL, body jsonb, score int, tags int[], flags bool[], note text)"
     )
     sample.ensure_datasets(conn, 1)
     conn.execute(
         "INSERT INTO widget_events SELECT gen_random_uuid(), 'ds-1', %s - g * interval '1 hour', "
-        "jsonb_build_object('g', g), CASE WHEN g %% 2 = 0 THEN g END, ARRAY[g, NULL] "
-        "FROM generate_series(1, 400) g",
+        "jsonb_build_object('g', g), CASE WHEN g %% 2 = 0 THEN g END, ARRAY[g, NULL], ARRAY[g %% 2 = 0], "
+        "CASE WHEN g %% 3 = 0 THEN 'it''s \\ a \"note\"' END FROM generate_series(1, 400) g",
         (NOW,),
     )
-    from python_ops.settings import ArchiveTable
-
     entry = ArchiveTable(name="widget_events", id_column="event_id", time_column="happened_at",
                          payload_column="body")  # fmt: skip
-    for transport in ("push", "pull"):
-        cfg = _with(settings, tables=[*settings.archive.tables, entry], transport=transport)
-        reports = archive.run(
-            cfg, table="widget_events", now=NOW + timedelta(hours=50 if transport == "pull" else 0)
+    cfg = with_archive(settings, tables=[*settings.archive.tables, entry])  # the one entry
+
+    for transport, hours in (("push", 0), ("pull", 50)):  # push archives hours 168…400, pull 118…167
+        reports = run(
+            with_archive(cfg, transport=transport), table="widget_events", now=NOW + timedelta(hours=hours)
         )
-        assert all(r.ok for r in reports), [r.summary() for r in reports]
-    with control.clickhouse(settings) as ch:
-        assert (
-            ch.command("SELECT count() FROM widget_events FINAL") == 400 - (168 - 50) + 1
-        )  # hours 118…400 are older than the cutoff
-        row = ch.query(
-            "SELECT tags, score FROM widget_events FINAL ORDER BY happened_at LIMIT 1"
-        ).result_rows[0]
-        assert row[0][1] is None and isinstance(row[0][0], int)
+        assert all(r.ok for r in reports) and sum(r.units_done for r in reports) > 0, [
+            r.summary() for r in reports
+        ]
+    columns = "event_id, tags, score, flags, note, body"
+    archived = conn.execute(
+        f"SELECT {columns}::text FROM widget_events WHERE happened_at <= %s",
+        (NOW - timedelta(hours=118),),
+    ).fetchall()
+    with control.clickhouse(cfg) as ch:
+        copied = ch.query(f"SELECT {columns} FROM widget_events FINAL").result_rows
+    assert len(archived) == 400 - (168 - 50) + 1
+    # arrays, NULLs, quotes and backslashes: as in Postgres, through push and pull alike
+    assert sorted(map(tuple, copied), key=str) == sorted(map(tuple, archived), key=str)
+
+    # dbt sees the table too: its generated model sweeps a late row, the view and the gate cover it
+    conn.execute(
+        "INSERT INTO widget_events VALUES (gen_random_uuid(), 'ds-1', %s, '{}', 1, '{}', '{}', NULL)",
+        (NOW - timedelta(days=30),),
+    )
+    built = run_dbt(
+        ["build", "--target", "clickhouse", "--select", "widget_events", "migrated_data",
+         "assert_archive_agrees_up_to_watermark"],
+        cfg,
+        capture=True,
+    )  # fmt: skip
+    assert "ERROR=0" in built.stdout and "widget_events" in built.stdout
+    with control.clickhouse(cfg) as ch:
+        assert ch.command("SELECT count() FROM widget_events FINAL") == 400 - (168 - 50) + 2
+        assert ch.command("SELECT count() FROM migrated_data WHERE __source_table = 'widget_events'") == 284
+    rows = {t.table for t in status(cfg, now=NOW).tables}
+    assert "widget_events" in rows
+
+    from dagster import AssetKey
+
+    from dagster_defs.archive import _table_asset
+
+    asset = _table_asset("widget_events")
+    assert (
+        asset.key == AssetKey("archive_widget_events") and AssetKey("widget_events") in asset.dependency_keys
+    )
 
 
 def test_restore_undoes_run_and_the_next_run_archives_again(
     settings: MigrataSettings, conn: psycopg.Connection, seeded: dict[str, set[str]]
 ) -> None:
     table = "lifecycle_job_runs"
-    archive.run(settings, table=table, now=NOW)
+    run(settings, table=table, now=NOW, cleanup=True)
     since = NOW - timedelta(days=20)
     in_pg = {r[0] for r in conn.execute(f"SELECT id FROM {table}").fetchall()}
-    dry = archive.restore(settings, table=table, since=since, dry_run=True)
+    dry = restore(settings, table=table, since=since, dry_run=True)
     assert {r.status for r in dry} == {"dry-run"} and sum(r.plan.total for r in dry) > 0
     assert {r[0] for r in conn.execute(f"SELECT id FROM {table}").fetchall()} == in_pg
 
-    reports = archive.restore(settings, table=table, since=since)
+    reports = restore(settings, table=table, since=since)
     assert all(r.ok for r in reports), [r.summary() for r in reports]
     back = {r[0] for r in conn.execute(f"SELECT id FROM {table} WHERE created_at >= %s", (since,)).fetchall()}
     assert back == {i for i in seeded[table] if i in back} and len(back) > len(in_pg)
@@ -200,8 +314,6 @@ def test_restore_undoes_run_and_the_next_run_archives_again(
     ).fetchone()
     assert restored_row is not None and restored_row[0] == ["compaction", "retention"]
 
-    again = archive.run(
-        settings, table=table, now=NOW
-    )  # the range is archived (re-delivered) and cleaned again
+    again = run(settings, table=table, now=NOW, cleanup=True)  # re-delivered, verified, cleaned again
     assert all(r.ok for r in again)
     assert_consistent(conn, settings, seeded)
