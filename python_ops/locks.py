@@ -65,11 +65,13 @@ def operation_lock(
     key = lock_key(operation, target)
     name = f"{_PREFIX} {os.getpid()} {socket.gethostname()}"[:63]
     conn = engines.connect(autocommit=True, application_name=name)
+    held = False
     try:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             row = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()
             if row and row[0]:
+                held = True
                 break
             if not wait or (deadline is not None and time.monotonic() >= deadline):
                 waited = f"; gave up after {timeout_s:g}s" if wait else ""
@@ -80,4 +82,9 @@ def operation_lock(
             time.sleep(_POLL_S)
         yield
     finally:
-        conn.close()  # closing the session releases the advisory lock
+        # Unlock explicitly: the server ends a closed session asynchronously, so a lock released only by
+        # close() can still look held to the next operation this process starts at once.
+        if held and not conn.closed:
+            with contextlib.suppress(Exception):
+                conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+        conn.close()  # and a session that dies (kill -9) releases it too
