@@ -181,12 +181,16 @@ class Finished:
     output: str
 
 
-def start_cli(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    """`migrata ARGS…` in a process group of its own, so a kill reaches everything it started."""
+def start_cli(args: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen[str]:
+    """`migrata ARGS…` in a process group of its own, so a kill reaches everything it started.
+
+    Its output is piped (read when it ends), or appended to `log` for a long-running server, which
+    would otherwise block once a full pipe nobody reads holds its error messages."""
+    out: Any = subprocess.PIPE if log is None else log.open("a")
     return subprocess.Popen(
         [*_migrata(), "--quiet", *args],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=out,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
