@@ -67,7 +67,7 @@ def test_repartition_swaps_and_rollback_restores(
     parts = conn.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'items'::regclass").fetchone()
     assert parts == (8,)
     keys = conn.execute("SELECT DISTINCT g, partition_key FROM items").fetchall()
-    assert all(k == partition_key(g, 8) for g, k in keys)
+    assert all(k == partition_key(engines, g, 8) for g, k in keys)
     # indexes, constraints and the sequence came along and kept their names
     idx = {
         r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'items'").fetchall()
@@ -77,10 +77,12 @@ def test_repartition_swaps_and_rollback_restores(
         conn.execute("INSERT INTO items (g, body, n, partition_key) VALUES (99, 'x', 1, 0)")
     with pytest.raises(psycopg.errors.CheckViolation):
         conn.execute(
-            "INSERT INTO items (g, body, n, partition_key) VALUES (1, 'x', -1, %s)", (partition_key(1, 8),)
+            "INSERT INTO items (g, body, n, partition_key) VALUES (1, 'x', -1, %s)",
+            (partition_key(engines, 1, 8),),
         )
     conn.execute(
-        "INSERT INTO items (g, body, n, partition_key) VALUES (1, 'after', 1, %s)", (partition_key(1, 8),)
+        "INSERT INTO items (g, body, n, partition_key) VALUES (1, 'after', 1, %s)",
+        (partition_key(engines, 1, 8),),
     )
     (last_id,) = conn.execute("SELECT max(id) FROM items").fetchone()
     assert last_id == ROWS + 3  # the two failed inserts above used sequence values too
@@ -108,9 +110,9 @@ def _writer(dsn: str, stop: threading.Event, counts: dict[str, int]) -> None:
             g = rnd.randrange(50)
             if op < 0.5:
                 row = w.execute(
-                    "INSERT INTO items (g, body, n, partition_key) VALUES (%s, 'new', 1, %s) "
-                    "RETURNING id, created_at",
-                    (g, partition_key(g, 8)),
+                    "INSERT INTO items (g, body, n, partition_key) "
+                    "VALUES (%s, 'new', 1, migrata_partition_key(%s::text, 8)) RETURNING id, created_at",
+                    (g, g),
                 ).fetchone()
                 w.execute("INSERT INTO shadow VALUES (%s, %s, 'new', 1, %s)", (row[0], g, row[1]))
             elif op < 0.85:
