@@ -21,7 +21,7 @@ from psycopg.rows import dict_row
 
 from python_ops import pgcatalog as catalog
 from python_ops.errors import ConfigError, PreconditionError
-from python_ops.locks import operation_lock
+from python_ops.locks import operation_lock, operation_locks
 from python_ops.partitions.models import ManagedTable
 from python_ops.partitions.ranges import check_interval, require_range_table
 from python_ops.runner import Batch, Check, Operation, Plan, ProgressCallback, Report, Step, execute
@@ -245,10 +245,9 @@ def maintain(
     op = Maintenance(tables, lock_timeout_ms, allow_drop=allow_drop or dry_run)
     with contextlib.ExitStack() as stack:
         conn = stack.enter_context(engines.connect(autocommit=True))
-        if not dry_run:
-            # sorted, so two runs waiting for overlapping tables never wait for each other in a circle
-            for table in sorted(m.parent_table for m in _managed(conn, tables)):
-                stack.enter_context(operation_lock(engines, LOCK, table, wait=wait))
+        if not dry_run:  # every table's lock, on one session, before the first write
+            targets = [m.parent_table for m in _managed(conn, tables)]
+            stack.enter_context(operation_locks(engines, LOCK, targets, wait=wait))
         report = execute(op, conn, dry_run=dry_run, on_progress=on_progress)
     if not dry_run:
         report.details["executed"] = op.executed

@@ -183,3 +183,21 @@ def test_unmanage_and_bad_input(conn: psycopg.Connection, events: str, engines: 
         manage(engines, events, retention="forever")
     with pytest.raises(ConfigError, match="retention mode"):
         manage(engines, events, retention_mode="archive")
+
+
+def test_maintain_takes_every_tables_lock_on_one_session_before_any_write(
+    conn: psycopg.Connection, events: str, engines: Engines
+) -> None:
+    from python_ops.locks import operation_lock
+
+    conn.execute("CREATE TABLE zz (at timestamptz NOT NULL) PARTITION BY RANGE (at)")
+    manage(engines, events, premake=1)
+    manage(engines, "zz", premake=1)
+    sessions = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'migrata-lock %%'"
+    with operation_lock(engines, "partitions", "public.zz"):  # the later table in lock order
+        with pytest.raises(PreconditionError, match=r"partitions of public\.zz is already running"):
+            maintain(engines)
+        assert _names(conn, events) == set()  # public.events, locked first, was not touched either
+        assert conn.execute(sessions).fetchone() == (1,)  # the failed run released its session
+    report = maintain(engines)
+    assert report.units_done == 4 and len(_names(conn, events)) == 2
