@@ -8,6 +8,7 @@ benchmarks/results/reliability-*.json. Exit 1 when any trial did not converge or
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from rich.console import Console
@@ -18,6 +19,8 @@ from benchmarks.reliability.suite import render, run_suite
 
 
 def main() -> int:
+    # `kill PID` stops the suite like Ctrl-C: the engines it started are stopped and its home removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--trials", type=int, default=100, help="trials per operation and kill target")
     parser.add_argument("--only", action="append", choices=sorted(SCENARIOS), help="operation (repeatable)")

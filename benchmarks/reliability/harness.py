@@ -440,6 +440,9 @@ def summarize(scenario: Scenario, kill: str, results: list[TrialResult]) -> Summ
     )
 
 
+RECALIBRATE = 20
+
+
 def run_scenario(
     scenario: Scenario,
     env: Env,
@@ -449,15 +452,20 @@ def run_scenario(
     rng: random.Random,
     on_result: Callable[[TrialResult], None] | None = None,
 ) -> list[Summary]:
-    """Prepare, calibrate, then `trials` trials per kill target with kill points drawn from `rng`."""
+    """Prepare, then `trials` trials per kill target with kill points drawn from `rng`.
+
+    The operation is calibrated (one uninterrupted run) before each series and every `RECALIBRATE`
+    trials, so the kill points follow how long a run takes on the machine as its load changes.
+    """
     scenario.prepare(env)
-    calibration = scenario.calibrate(env)
     summaries = []
     for kill in kills:
         results = []
         for n in range(1, trials + 1):
-            # from just before the first durable write to near the end of an uninterrupted run (runs
-            # vary with the machine's load; kills after the end are counted as such, not as mid-run)
+            if (n - 1) % RECALIBRATE == 0:
+                calibration = scenario.calibrate(env)
+            # from just before the first durable write to near the end of an uninterrupted run; kills
+            # that still land before the first write or after the end are counted as such
             at_s = rng.uniform(0.9 * calibration.first_write_s, 0.9 * calibration.total_s)
             result = scenario.trial(env, n, kill, at_s)
             results.append(result)

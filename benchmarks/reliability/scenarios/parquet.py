@@ -22,7 +22,7 @@ class ParquetRepair(Scenario):
 
     name = "parquet repair"
     FILES = {"small": 200, "full": 10_000}
-    BATCH = {"small": 20, "full": 50}
+    BATCH = {"small": 20, "full": 20}
 
     def _root(self, env: Env) -> Path:
         return env.home / "parquet-objects"
