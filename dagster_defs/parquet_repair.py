@@ -12,9 +12,11 @@ from dagster import (
     asset,
     asset_check,
 )
+from pydantic import Field
 
 from dagster_defs.resources import MigrataResource
 from python_ops import parquet_repair as pr
+from python_ops.engines.context import Engines
 from python_ops.parquet_repair.scan import DECODABLE_CHECK
 from python_ops.runner import LogProgress
 
@@ -22,10 +24,10 @@ GROUP = "parquet_repair"
 
 
 class RepairConfig(Config):
-    """Overrides for a hand-launched repair; defaults come from settings."""
+    """Overrides for a hand-launched repair; defaults come from settings (0 is refused, not a default)."""
 
-    batch_size: int | None = None
-    workers: int | None = None
+    batch_size: int | None = Field(default=None, ge=1)
+    workers: int | None = Field(default=None, ge=1, le=256)
     only_legacy: bool = False
 
 
@@ -35,18 +37,17 @@ def parquet_metadata_repair(
 ) -> MaterializeResult:
     """Back up and repair cached parquet footers the current reader cannot decode (resumable)."""
     settings = migrata.settings
-    with migrata.connect() as conn:
-        report = pr.repair(
-            conn,
-            pr.StoreConfig.from_settings(settings),
-            pr.Storage.from_settings(settings),
-            batch_size=config.batch_size or settings.parquet.batch_size,
-            workers=config.workers or settings.parquet.workers,
-            only_legacy=config.only_legacy,
-            report_file=settings.home / "parquet_repair" / "issues.json",
-            retention_days=settings.partitions.backup_retention_days,
-            on_progress=LogProgress(context.log),
-        )
+    report = pr.repair(
+        Engines.from_settings(settings),
+        pr.StoreConfig.from_settings(settings),
+        pr.Storage.from_settings(settings),
+        batch_size=settings.parquet.batch_size if config.batch_size is None else config.batch_size,
+        workers=settings.parquet.workers if config.workers is None else config.workers,
+        only_legacy=config.only_legacy,
+        report_file=settings.home / "parquet_repair" / "issues.json",
+        retention_days=settings.partitions.backup_retention_days,
+        on_progress=LogProgress(context.log),
+    )
     # Entries that could not be repaired are reported (metadata + issue file) and fail the health check.
     return MaterializeResult(metadata=report.as_metadata())
 
@@ -55,13 +56,12 @@ def parquet_metadata_repair(
 def parquet_partition_metadata(context: AssetExecutionContext, migrata: MigrataResource) -> MaterializeResult:
     """Scan the footer cache: entries by class (ok, legacy-undecodable, corrupt, file-missing)."""
     settings = migrata.settings
-    with migrata.connect() as conn:
-        report = pr.scan(
-            conn,
-            pr.StoreConfig.from_settings(settings),
-            pr.Storage.from_settings(settings),
-            on_progress=LogProgress(context.log),
-        )
+    report = pr.scan(
+        Engines.from_settings(settings),
+        pr.StoreConfig.from_settings(settings),
+        pr.Storage.from_settings(settings),
+        on_progress=LogProgress(context.log),
+    )
     return MaterializeResult(metadata=report.as_metadata())
 
 
@@ -71,8 +71,8 @@ def parquet_metadata_decodable(
 ) -> AssetCheckResult:
     """Every cached footer decodes with the current reader (0 undecodable entries)."""
     settings = migrata.settings
-    with migrata.connect() as conn:
-        report = pr.scan(conn, pr.StoreConfig.from_settings(settings), check_files=False)
+    engines, store = Engines.from_settings(settings), pr.StoreConfig.from_settings(settings)
+    report = pr.scan(engines, store, check_files=False)
     check = next(c for c in report.checks if c.name == DECODABLE_CHECK)
     return AssetCheckResult(
         passed=check.ok,

@@ -19,6 +19,7 @@ from dagster import (
 
 from dagster_defs.resources import MigrataResource
 from python_ops import backups, partitions
+from python_ops.engines.context import Engines
 from python_ops.runner import LogProgress
 from python_ops.settings import load_settings
 
@@ -37,15 +38,19 @@ def partitions_maintenance(
     context: AssetExecutionContext, config: MaintenanceConfig, migrata: MigrataResource
 ) -> MaterializeResult:
     """Create RANGE partitions ahead and retire those past retention on every managed table."""
-    with migrata.connect() as conn:
-        report = partitions.maintain(
-            conn,
-            config.tables or None,
-            dry_run=config.dry_run,
-            lock_timeout_ms=migrata.settings.partitions.lock_timeout_ms,
-            on_progress=LogProgress(context.log),
-        )
-        health = partitions.table_health(conn, config.tables or None)
+    engines = Engines.from_settings(migrata.settings)
+    report = partitions.maintain(
+        engines,
+        config.tables or None,
+        dry_run=config.dry_run,
+        lock_timeout_ms=migrata.settings.partitions.lock_timeout_ms,
+        # the schedule carries out the retention each table's policy declares (`partitions manage
+        # --retention-mode drop` is that decision); waiting keeps a CLI run and the schedule apart
+        allow_drop=True,
+        wait=True,
+        on_progress=LogProgress(context.log),
+    )
+    health = partitions.table_health(engines, config.tables or None)
     meta = report.as_metadata()
     meta.update(
         managed_tables=len(health),
@@ -58,8 +63,7 @@ def partitions_maintenance(
 
 
 def _health(migrata: MigrataResource) -> list[Any]:
-    with migrata.connect() as conn:
-        return partitions.table_health(conn)
+    return partitions.table_health(Engines.from_settings(migrata.settings))
 
 
 @asset_check(asset=partitions_maintenance, blocking=True, description="premake partitions exist ahead")
@@ -87,9 +91,9 @@ def partitions_default_empty(
 @asset(group_name=GROUP)
 def partitions_repartitionings(migrata: MigrataResource) -> MaterializeResult:
     """Record the state of every repartitioning (step, backup, retired table, swap lock time)."""
-    with migrata.connect() as conn:
-        rows = partitions.runs(conn)
-        backup_summary = backups.backup_status(conn)
+    engines = Engines.from_settings(migrata.settings)
+    rows = partitions.runs(engines)
+    backup_summary = backups.backup_status(engines)
     return MaterializeResult(
         metadata={
             "repartitionings": len(rows),

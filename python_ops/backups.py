@@ -5,15 +5,23 @@ beside it, verifies the copy by count + checksum + spot checks against the sourc
 and registers it; a copy that does not verify is rolled back and never registered. The manager verbs
 (`list_backups`, `backup_status`, `verify_backup`, `extend_backup`, `cleanup_backups`) work on the
 registry; cleanup drops only backups that are both expired and verified, and keeps their registry rows.
+
+The manager verbs take `Engines` first and open their own connection. `create_backup` is the building
+block operations call inside their own run: it takes the operation's connection (and runs in a savepoint
+when that connection is inside a transaction), never opening or committing anything of its own beyond it.
+`cleanup_backups` is irreversible: it holds the ("backups cleanup", "migration_backups") operation lock,
+and the CLI asks for `--yes`. Registry updates of `verify` and `extend` never touch a backup that
+cleanup already marked dropped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -21,7 +29,11 @@ from psycopg.rows import dict_row
 
 from python_ops import pgcatalog as catalog
 from python_ops.errors import PreconditionError, VerificationError
+from python_ops.locks import operation_lock
 from python_ops.runner import Check, Plan, Report, Step
+
+if TYPE_CHECKING:
+    from python_ops.engines.context import Engines
 
 SPOT_CHECKS = 5
 
@@ -207,8 +219,13 @@ def _sample_percent(conn: psycopg.Connection, table: sql.Composable) -> float:
     return 100.0 if estimate < 5_000 else max(0.1, min(100.0, 500_000 / estimate))
 
 
-def get_backup(conn: psycopg.Connection, backup_table: str) -> BackupRecord:
+def get_backup(engines: Engines, backup_table: str) -> BackupRecord:
     """The registry row of `backup_table` (`name` or `schema.name`), or a `PreconditionError`."""
+    with engines.connect(autocommit=True) as conn:
+        return _get(conn, backup_table)
+
+
+def _get(conn: psycopg.Connection, backup_table: str) -> BackupRecord:
     schema, name = catalog.split_name(backup_table)
     row = (
         conn.cursor(row_factory=dict_row)
@@ -229,9 +246,16 @@ def get_backup(conn: psycopg.Connection, backup_table: str) -> BackupRecord:
 
 
 def list_backups(
-    conn: psycopg.Connection, *, source_table: str | None = None, include_dropped: bool = False
+    engines: Engines, *, source_table: str | None = None, include_dropped: bool = False
 ) -> list[BackupRecord]:
     """Registered backups, newest first."""
+    with engines.connect(autocommit=True) as conn:
+        return _list(conn, source_table=source_table, include_dropped=include_dropped)
+
+
+def _list(
+    conn: psycopg.Connection, *, source_table: str | None = None, include_dropped: bool = False
+) -> list[BackupRecord]:
     query = sql.SQL("SELECT {} FROM migration_backups WHERE (%s OR status <> 'dropped')").format(
         sql.SQL(_FIELDS)
     )
@@ -245,19 +269,20 @@ def list_backups(
     return [BackupRecord(**r) for r in rows]
 
 
-def backup_status(conn: psycopg.Connection) -> dict[str, Any]:
+def backup_status(engines: Engines) -> dict[str, Any]:
     """Counts of the registry: kept, verified, expired, expiring within a day, dropped, bytes held."""
-    row = conn.execute(
-        """SELECT count(*) FILTER (WHERE status <> 'dropped'),
-                  count(*) FILTER (WHERE status = 'verified'),
-                  count(*) FILTER (WHERE status <> 'dropped' AND expires_at < now()),
-                  count(*) FILTER (WHERE status <> 'dropped' AND expires_at >= now()
-                                   AND expires_at < now() + interval '1 day'),
-                  count(*) FILTER (WHERE status = 'dropped'),
-                  coalesce(sum(size_bytes) FILTER (WHERE status <> 'dropped'), 0),
-                  count(*) FILTER (WHERE status = 'failed')
-             FROM migration_backups"""
-    ).fetchone()
+    with engines.connect(autocommit=True) as conn:
+        row = conn.execute(
+            """SELECT count(*) FILTER (WHERE status <> 'dropped'),
+                      count(*) FILTER (WHERE status = 'verified'),
+                      count(*) FILTER (WHERE status <> 'dropped' AND expires_at < now()),
+                      count(*) FILTER (WHERE status <> 'dropped' AND expires_at >= now()
+                                       AND expires_at < now() + interval '1 day'),
+                      count(*) FILTER (WHERE status = 'dropped'),
+                      coalesce(sum(size_bytes) FILTER (WHERE status <> 'dropped'), 0),
+                      count(*) FILTER (WHERE status = 'failed')
+                 FROM migration_backups"""
+        ).fetchone()
     assert row is not None
     return {
         "kept": row[0],
@@ -270,32 +295,35 @@ def backup_status(conn: psycopg.Connection) -> dict[str, Any]:
     }
 
 
-def verify_backup(conn: psycopg.Connection, backup_table: str) -> Report:
+def verify_backup(engines: Engines, backup_table: str) -> Report:
     """Recount and re-checksum a backup against what was recorded; mark it verified or failed."""
     started = time.monotonic()
-    record = get_backup(conn, backup_table)
-    plan = Plan(f"backups verify {record.backup_table}", f"verify {record.backup_table}", record.row_count)
-    if record.status == "dropped":
-        raise PreconditionError(
-            f"backup {record.backup_table} was dropped on {_fmt(record.dropped_at)}",
-            hint="only kept backups can be verified; see `migrata backups list`",
-        )
-    if not catalog.exists(conn, record.backup_schema, record.backup_table):
-        checks = [Check("table_exists", False, True, False, "the backup table is missing")]
-    else:
-        count, checksum = catalog.fingerprint(conn, record.ident, record.checksum_columns)
-        checks = [
-            Check("row_count", count == record.row_count, record.row_count, count),
-            Check("checksum", checksum == record.checksum, record.checksum, checksum),
-        ]
-    ok = all(c.ok for c in checks)
-    with conn.transaction():
-        conn.execute(
-            """UPDATE migration_backups SET status = %s,
-                   verified_at = CASE WHEN %s THEN now() ELSE verified_at END
-                WHERE id = %s""",
-            ("verified" if ok else "failed", ok, record.id),
-        )
+    with engines.connect(autocommit=True) as conn:
+        record = _get(conn, backup_table)
+        name = record.backup_table
+        plan = Plan(f"backups verify {name}", f"verify {name}", record.row_count)
+        if record.status == "dropped":
+            raise PreconditionError(
+                f"backup {record.backup_table} was dropped on {_fmt(record.dropped_at)}",
+                hint="only kept backups can be verified; see `migrata backups list`",
+            )
+        if not catalog.exists(conn, record.backup_schema, record.backup_table):
+            checks = [Check("table_exists", False, True, False, "the backup table is missing")]
+        else:
+            count, checksum = catalog.fingerprint(conn, record.ident, record.checksum_columns)
+            checks = [
+                Check("row_count", count == record.row_count, record.row_count, count),
+                Check("checksum", checksum == record.checksum, record.checksum, checksum),
+            ]
+        ok = all(c.ok for c in checks)
+        with conn.transaction():
+            # a cleanup that dropped it meanwhile keeps its 'dropped': never turned into 'failed'
+            conn.execute(
+                """UPDATE migration_backups SET status = %s,
+                       verified_at = CASE WHEN %s THEN now() ELSE verified_at END
+                    WHERE id = %s AND status <> 'dropped'""",
+                ("verified" if ok else "failed", ok, record.id),
+            )
     return Report(
         plan.operation,
         "ok" if ok else "failed",
@@ -306,65 +334,80 @@ def verify_backup(conn: psycopg.Connection, backup_table: str) -> Report:
     )
 
 
-def extend_backup(conn: psycopg.Connection, backup_table: str, days: int) -> BackupRecord:
+def extend_backup(engines: Engines, backup_table: str, days: int) -> BackupRecord:
     """Push a backup's expiry `days` further (from its current expiry, or from now if already past)."""
     if days < 1:
         raise PreconditionError(f"--days must be at least 1, got {days}", hint="pass --days 7 for a week")
-    record = get_backup(conn, backup_table)
-    if record.status == "dropped":
-        raise PreconditionError(
-            f"backup {record.backup_table} was already dropped", hint="a dropped backup cannot be extended"
-        )
-    with conn.transaction():
-        conn.execute(
-            """UPDATE migration_backups
-                  SET expires_at = greatest(expires_at, now()) + make_interval(days => %s) WHERE id = %s""",
-            (days, record.id),
-        )
-    return get_backup(conn, f"{record.backup_schema}.{record.backup_table}")
-
-
-def cleanup_backups(conn: psycopg.Connection, *, dry_run: bool = False) -> Report:
-    """Drop backups that are expired AND verified; keep the rest (and every registry row)."""
-    started = time.monotonic()
-    expired = [b for b in list_backups(conn) if b.expired]
-    droppable = [b for b in expired if b.verified_at is not None and b.status == "verified"]
-    kept = [b for b in expired if b not in droppable]
-    steps = [
-        Step(
-            f"drop expired verified backup {b.backup_table} ({b.row_count} rows)",
-            sql.SQL("DROP TABLE IF EXISTS {}").format(b.ident).as_string(conn),
-        )
-        for b in droppable
-    ]
-    plan = Plan(
-        "backups cleanup",
-        f"{len(droppable)} expired verified backups to drop, {len(kept)} expired but unverified kept",
-        len(droppable),
-        unit="backups",
-        steps=steps,
-        details={"kept_unverified": [b.backup_table for b in kept]},
-    )
-    details: dict[str, Any] = {"dropped": [], "kept_unverified": [b.backup_table for b in kept]}
-    if dry_run:
-        return Report(plan.operation, "dry-run", plan, details=details, elapsed_s=time.monotonic() - started)
-    if not droppable:
-        return Report(
-            plan.operation, "nothing-to-do", plan, details=details, elapsed_s=time.monotonic() - started
-        )
-    for b in droppable:
+    with engines.connect(autocommit=True) as conn:
+        record = _get(conn, backup_table)
         with conn.transaction():
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(b.ident))
-            conn.execute(
-                "UPDATE migration_backups SET status = 'dropped', dropped_at = now() WHERE id = %s", (b.id,)
+            updated = conn.execute(
+                """UPDATE migration_backups
+                      SET expires_at = greatest(expires_at, now()) + make_interval(days => %s)
+                    WHERE id = %s AND status <> 'dropped'""",
+                (days, record.id),
+            ).rowcount
+        if not updated:
+            raise PreconditionError(
+                f"backup {record.backup_table} was already dropped",
+                hint="a dropped backup cannot be extended",
             )
-        details["dropped"].append(b.backup_table)
-    checks = [
-        Check(
-            f"dropped {b.backup_table}", not catalog.exists(conn, b.backup_schema, b.backup_table), True, True
+        return _get(conn, f"{record.backup_schema}.{record.backup_table}")
+
+
+CLEANUP_LOCK = ("backups cleanup", "migration_backups")
+
+
+def cleanup_backups(engines: Engines, *, dry_run: bool = False, wait: bool = False) -> Report:
+    """Drop backups that are expired AND verified; keep the rest (and every registry row).
+
+    Irreversible. Holds the ("backups cleanup", "migration_backups") lock: a second cleanup fails at
+    once (or waits with `wait=True`).
+    """
+    started = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        if not dry_run:
+            stack.enter_context(operation_lock(engines, *CLEANUP_LOCK, wait=wait))
+        conn = stack.enter_context(engines.connect(autocommit=True))
+        expired = [b for b in _list(conn) if b.expired]
+        droppable = [b for b in expired if b.verified_at is not None and b.status == "verified"]
+        kept = [b for b in expired if b not in droppable]
+        steps = [
+            Step(f"drop expired verified backup {b.backup_table} ({b.row_count} rows)", _drop_sql(conn, b))
+            for b in droppable
+        ]
+        plan = Plan(
+            "backups cleanup",
+            f"{len(droppable)} expired verified backups to drop, {len(kept)} expired but unverified kept",
+            len(droppable),
+            unit="backups",
+            steps=steps,
+            details={
+                "to_drop": [b.backup_table for b in droppable],
+                "kept_unverified": [b.backup_table for b in kept],
+            },
         )
-        for b in droppable
-    ]
+        details: dict[str, Any] = {"dropped": [], "kept_unverified": [b.backup_table for b in kept]}
+        if dry_run or not droppable:
+            status = "dry-run" if dry_run else "nothing-to-do"
+            return Report(plan.operation, status, plan, details=details, elapsed_s=time.monotonic() - started)
+        for b, step in zip(droppable, steps, strict=True):
+            with conn.transaction():
+                conn.execute(step.sql.encode())  # exactly the statement the plan shows
+                conn.execute(
+                    "UPDATE migration_backups SET status = 'dropped', dropped_at = now() WHERE id = %s",
+                    (b.id,),
+                )
+            details["dropped"].append(b.backup_table)
+        checks = [
+            Check(
+                f"dropped {b.backup_table}",
+                not catalog.exists(conn, b.backup_schema, b.backup_table),
+                True,
+                True,
+            )
+            for b in droppable
+        ]
     return Report(
         plan.operation,
         "ok" if all(c.ok for c in checks) else "failed",
@@ -375,3 +418,7 @@ def cleanup_backups(conn: psycopg.Connection, *, dry_run: bool = False) -> Repor
         details=details,
         elapsed_s=time.monotonic() - started,
     )
+
+
+def _drop_sql(conn: psycopg.Connection, backup: BackupRecord) -> str:
+    return sql.SQL("DROP TABLE IF EXISTS {}").format(backup.ident).as_string(conn)

@@ -14,7 +14,7 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from python_ops.errors import PreconditionError
@@ -62,22 +62,49 @@ def operation_lock(
 
     `wait=True` waits until the holder finishes (at most `timeout_s` seconds when given).
     """
-    key = lock_key(operation, target)
+    with operation_locks(engines, operation, [target], wait=wait, timeout_s=timeout_s):
+        yield
+
+
+@contextlib.contextmanager
+def operation_locks(
+    engines: Engines,
+    operation: str,
+    targets: Sequence[str],
+    *,
+    wait: bool = False,
+    timeout_s: float | None = None,
+) -> Iterator[None]:
+    """Hold the locks of `operation` on every one of `targets` for the block, on one session.
+
+    Taken in sorted order, so two runs waiting for overlapping targets never wait in a circle; when
+    one is held (and not `wait`), those already taken are released and nothing was changed.
+    """
     name = f"{_PREFIX} {os.getpid()} {socket.gethostname()}"[:63]
     conn = engines.connect(autocommit=True, application_name=name)
+    held: list[str] = []
     try:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while True:
-            row = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()
-            if row and row[0]:
-                break
-            if not wait or (deadline is not None and time.monotonic() >= deadline):
-                waited = f"; gave up after {timeout_s:g}s" if wait else ""
-                raise PreconditionError(
-                    f"{operation} of {target} is already running{_holder(conn, key)}{waited}",
-                    hint="wait for it to finish, or pass --wait to wait for it",
-                )
-            time.sleep(_POLL_S)
+        for target in sorted(set(targets)):
+            key = lock_key(operation, target)
+            while True:
+                row = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()
+                if row and row[0]:
+                    held.append(key)
+                    break
+                if not wait or (deadline is not None and time.monotonic() >= deadline):
+                    waited = f"; gave up after {timeout_s:g}s" if wait else ""
+                    raise PreconditionError(
+                        f"{operation} of {target} is already running{_holder(conn, key)}{waited}",
+                        hint="wait for it to finish, or pass --wait to wait for it",
+                    )
+                time.sleep(_POLL_S)
         yield
     finally:
-        conn.close()  # closing the session releases the advisory lock
+        # Unlock explicitly: the server ends a closed session asynchronously, so a lock released only by
+        # close() can still look held to the next operation this process starts at once.
+        if not conn.closed:
+            for key in held:
+                with contextlib.suppress(Exception):
+                    conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+        conn.close()  # and a session that dies (kill -9) releases them too

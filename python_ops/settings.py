@@ -43,9 +43,14 @@ class PostgresSettings(BaseModel):
         from psycopg.conninfo import conninfo_to_dict
 
         try:
-            conninfo_to_dict(value)
+            parts = conninfo_to_dict(value)
         except Exception as exc:  # psycopg raises ProgrammingError with libpq's reason
             raise ValueError(f"cannot parse the Postgres DSN: {exc}") from None
+        # libpq accepts any text as the port and fails only at connect time; a comma separates the
+        # ports of a multi-host DSN
+        for port in str(parts.get("port") or "").split(","):
+            if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+                raise ValueError(f"the DSN's port {port!r} is not a number from 1 to 65535")
         return value
 
 
@@ -181,20 +186,23 @@ class ParquetSettings(BaseModel):
         default="updated_at", description="Column stamped on repair; empty when the store has none."
     )
     batch_size: int = Field(default=500, ge=1)
-    workers: int = Field(default=8, ge=1)
+    workers: int = Field(default=8, ge=1, le=256)
 
 
 class PartitionsSettings(BaseModel):
     """Partition maintenance and repartitioning (seeds 000 V83/V85, 002)."""
 
     batch_size: int = Field(default=10_000, ge=1)
-    backup_retention_days: int = Field(default=7, ge=0)
+    backup_retention_days: int = Field(default=7, ge=0, le=36_500)
     lock_timeout_ms: int = Field(default=2_000, ge=1)
-    list_partitions: int = Field(default=100, ge=2, description="LIST partition count of repartition.")
+    list_partitions: int = Field(
+        default=100, ge=2, le=1000, description="LIST partition count of repartition (2 to 1000)."
+    )
     interval: Literal["month", "week", "day"] = "month"
     premake: int = Field(default=4, ge=0, description="Partitions kept ready ahead of the current one.")
     assume_free_bytes: int | None = Field(
         default=None,
+        ge=0,
         description="Free disk of a remote server's data directory (the pre-check cannot see it from here).",
     )
     maintenance_schedule: str = Field(default="15 3 * * *", description="Cron of partitions_daily_schedule.")

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from benchmarks.common import Figure, Session
 from migrata_samples.parquet_store import damage_store, generate_store
+from python_ops.engines.context import Engines
 from python_ops.parquet_repair import footer as ft
 from python_ops.parquet_repair import repair, restore
 from python_ops.parquet_repair.models import StoreConfig
@@ -61,11 +62,12 @@ def run(session: Session, scale: str) -> list[Figure]:
         raw_damaged = len(damaged) / (time.perf_counter() - started)
 
         started = time.perf_counter()
-        report = repair(conn, store, storage, batch_size=500, workers=8)
+        report = repair(Engines.from_dsn(session.dsn), store, storage, batch_size=500, workers=8)
         elapsed = time.perf_counter() - started  # all of it: classify, backup, batches, verify
         assert report.status == "ok" and report.details["migrated"] == len(damaged), report.summary()
 
-        restore(conn, store, report.details["backup_table"])  # the same damage again for the seed loop
+        # the same damage again for the seed loop
+        restore(Engines.from_dsn(session.dsn), store, report.details["backup_table"])
         started = time.perf_counter()
         migrated = seed_script_loop(conn, storage)
         seed_elapsed = time.perf_counter() - started

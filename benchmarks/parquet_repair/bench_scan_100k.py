@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from benchmarks.common import Figure, Session
 from migrata_samples.parquet_store import damage_store, generate_store
+from python_ops.engines.context import Engines
 from python_ops.parquet_repair import footer as ft
 from python_ops.parquet_repair import scan
 from python_ops.parquet_repair.models import EntryClass, StoreConfig
@@ -38,7 +39,7 @@ def run(session: Session, scale: str) -> list[Figure]:
             "FROM partition_metadata, generate_series(1, %s) AS g",
             (entries // files - 1,),
         )
-        report = scan(conn, store, check_files=False)
+        report = scan(Engines.from_dsn(session.dsn), store, check_files=False)
         counts = report.details["counts"]
         assert sum(counts.values()) == entries, counts
         scan_rate = entries / report.elapsed_s

@@ -6,6 +6,7 @@ from __future__ import annotations
 import psycopg
 
 from benchmarks.common import Figure, Session, p50, timed
+from python_ops.engines.context import Engines
 from python_ops.partitions import maintain, manage
 
 NAME = "partitions"
@@ -13,19 +14,20 @@ NAME = "partitions"
 
 def run(session: Session, scale: str) -> list[Figure]:
     tables = 10 if scale == "full" else 3
+    engines = Engines.from_dsn(session.dsn)
     with psycopg.connect(session.dsn, autocommit=True) as conn:
         for t in range(tables):
             conn.execute(
                 f"CREATE TABLE bench_ev{t} (id bigint, at timestamptz NOT NULL) PARTITION BY RANGE (at)"
             )
             conn.execute(f"CREATE TABLE bench_ev{t}_default PARTITION OF bench_ev{t} DEFAULT")
-            manage(conn, f"bench_ev{t}", interval="month", premake=35)
-        create_s, first = timed(lambda: maintain(conn))
+            manage(engines, f"bench_ev{t}", interval="month", premake=35)
+        create_s, first = timed(lambda: maintain(engines))
         assert first.ok and first.units_done == 36 * tables
         for t in range(tables):  # keep the 36 partitions, but ask only for the usual 4 ahead
-            manage(conn, f"bench_ev{t}", interval="month", premake=4)
-        idle = p50(lambda: maintain(conn), repeat=5)
-        assert maintain(conn).status == "nothing-to-do"
+            manage(engines, f"bench_ev{t}", interval="month", premake=4)
+        idle = p50(lambda: maintain(engines), repeat=5)
+        assert maintain(engines).status == "nothing-to-do"
         sql_idle = p50(lambda: conn.execute("SELECT * FROM migrata_run_maintenance()").fetchall(), repeat=5)
     return [
         Figure(

@@ -13,6 +13,7 @@ import psycopg
 
 from benchmarks.common import Figure, Session, timed
 from python_ops import migrations
+from python_ops.engines.context import Engines
 from python_ops.partitions import repartition, rollback
 
 NAME = "partitions"
@@ -88,19 +89,20 @@ def run(session: Session, scale: str) -> list[Figure]:
     rows, collections = SCALES[scale]
     bench = f"bench_repartition_{'1m' if scale == 'full' else '50k'}"
     migrations.downgrade(session.dsn, "chunks@-1")  # the plain table, as before the seed's migration
+    engines = Engines.from_dsn(session.dsn)
     with psycopg.connect(session.dsn, autocommit=True) as conn:
         _fill(conn, rows, collections)
         base = _baseline(conn)
-        seconds, report = timed(lambda: repartition(conn, "chunks", "collection_id", 100))
+        seconds, report = timed(lambda: repartition(engines, "chunks", "collection_id", 100))
         assert report.ok, report.checks
-        rollback_s, undo = timed(lambda: rollback(conn, "chunks"))
+        rollback_s, undo = timed(lambda: rollback(engines, "chunks"))
         assert undo.ok
 
         conn.execute("CREATE TABLE shadow (id bigint PRIMARY KEY, metadata jsonb)")
         writer = Writer(session.dsn)
         writer.start()
         time.sleep(0.5)
-        online_s, online = timed(lambda: repartition(conn, "chunks", "collection_id", 100))
+        online_s, online = timed(lambda: repartition(engines, "chunks", "collection_id", 100))
         time.sleep(0.5)
         writer.stop.set()
         writer.join()

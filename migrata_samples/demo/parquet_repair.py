@@ -11,8 +11,7 @@ from pathlib import Path
 
 from migrata_samples.demo.section import Section
 from migrata_samples.parquet_store import damage_store, generate_store
-from python_ops.db import connect
-from python_ops.engines import control
+from python_ops.engines.context import Engines
 from python_ops.parquet_repair import scan, verify
 from python_ops.parquet_repair.backup import REVISION
 from python_ops.parquet_repair.models import EntryClass, StoreConfig
@@ -34,10 +33,11 @@ def _state_file(settings: MigrataSettings) -> Path:
 def prepare(settings: MigrataSettings) -> None:
     """Write 200 parquet files, cache their footers, damage 30% like an upgrade does, scan."""
     store, storage = StoreConfig.from_settings(settings), Storage.from_settings(settings)
-    with connect(control.postgres_dsn(settings), autocommit=True) as conn:
+    engines = Engines.from_settings(settings)
+    with engines.connect(autocommit=True) as conn:
         generated = generate_store(conn, store, storage, FILES, max_rows=500, prefix="demo")
         damage_store(conn, store, storage, generated, DAMAGED, mix=MIX)
-        before = scan(conn, store, storage)
+    before = scan(engines, store, storage)
     _state_file(settings).write_text(json.dumps(before.details["counts"]))
 
 
@@ -45,7 +45,8 @@ def report(settings: MigrataSettings) -> Section:
     store, storage = StoreConfig.from_settings(settings), Storage.from_settings(settings)
     classes = [c.value for c in EntryClass]
     before = json.loads(_state_file(settings).read_text())
-    with connect(control.postgres_dsn(settings), autocommit=True) as conn:
+    engines = Engines.from_settings(settings)
+    with engines.connect(autocommit=True) as conn:
         repaired = conn.execute(
             "SELECT units, status FROM migrata_checkpoints WHERE operation = %s",
             (f"parquet_repair:{store.table}",),
@@ -55,8 +56,8 @@ def report(settings: MigrataSettings) -> Section:
             "ORDER BY created_at DESC LIMIT 1",
             (REVISION,),
         ).fetchone()
-        after = scan(conn, store, storage)
-        checked = verify(conn, store, storage)
+    after = scan(engines, store, storage)
+    checked = verify(engines, store, storage)
     rows = [
         ["scan before", *(before.get(c, 0) for c in classes), "damaged like an Arrow upgrade"],
         [

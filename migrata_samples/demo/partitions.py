@@ -6,8 +6,7 @@ partitions. Idempotent: a second demo finds the table already repartitioned and 
 from __future__ import annotations
 
 from migrata_samples.demo.section import Section
-from python_ops.db import connect
-from python_ops.engines import control
+from python_ops.engines.context import Engines
 from python_ops.partitions import manage, repartition, runs, table_health
 from python_ops.settings import MigrataSettings
 
@@ -17,7 +16,8 @@ EVENTS, CHUNKS, ROWS = "demo_partition_events", "demo_chunks", 20_000
 def prepare(settings: MigrataSettings) -> None:
     """Create the demo tables (once) and repartition `demo_chunks` (a no-op when already done)."""
     cfg = settings.partitions
-    with connect(control.postgres_dsn(settings), autocommit=True) as conn:
+    engines = Engines.from_settings(settings)
+    with engines.connect(autocommit=True) as conn:
         conn.execute(
             f"CREATE TABLE IF NOT EXISTS {EVENTS} (id bigint GENERATED ALWAYS AS IDENTITY, "
             "at timestamptz NOT NULL, payload text) PARTITION BY RANGE (at)"
@@ -28,14 +28,6 @@ def prepare(settings: MigrataSettings) -> None:
             f"INSERT INTO {EVENTS} (at, payload) "
             "SELECT date_trunc('month', now()) + i * interval '1 minute', 'demo' "
             "FROM generate_series(1, 500) i"
-        )
-        manage(
-            conn,
-            EVENTS,
-            interval="month",
-            premake=cfg.premake,
-            retention="24 months",
-            retention_mode="detach",
         )
         if conn.execute("SELECT to_regclass(%s)", (CHUNKS,)).fetchone() == (None,):
             conn.execute(
@@ -56,22 +48,26 @@ def prepare(settings: MigrataSettings) -> None:
                 "repeat(md5(i::text), 16), jsonb_build_object('n', i) FROM generate_series(1, %s) i, c",
                 (ROWS,),
             )
-        repartition(
-            conn,
-            CHUNKS,
-            "collection_id",
-            cfg.list_partitions,
-            batch_size=cfg.batch_size,
-            lock_timeout_ms=cfg.lock_timeout_ms,
-            revision="demo",
-            free_bytes=cfg.assume_free_bytes,
-        )
+    manage(
+        engines, EVENTS, interval="month", premake=cfg.premake, retention="24 months", retention_mode="detach"
+    )
+    repartition(
+        engines,
+        CHUNKS,
+        "collection_id",
+        cfg.list_partitions,
+        batch_size=cfg.batch_size,
+        lock_timeout_ms=cfg.lock_timeout_ms,
+        revision="demo",
+        free_bytes=cfg.assume_free_bytes,
+    )
 
 
 def report(settings: MigrataSettings) -> Section:
-    with connect(control.postgres_dsn(settings), autocommit=True) as conn:
-        health = table_health(conn)
-        recorded = runs(conn)
+    engines = Engines.from_settings(settings)
+    health = table_health(engines)
+    recorded = runs(engines)
+    with engines.connect(autocommit=True) as conn:
         used = conn.execute(f"SELECT count(DISTINCT partition_key), count(*) FROM {CHUNKS}").fetchone()
     rows = [
         [

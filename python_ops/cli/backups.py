@@ -1,7 +1,8 @@
 """Own `migrata backups …`: the backup manager over `migration_backups` (seed 002).
 
 `list` and `status` read; `verify` re-checks a backup's count and checksum; `extend` pushes its expiry;
-`cleanup` drops only backups that are both expired and verified (`--dry-run` first).
+`cleanup` drops only backups that are both expired and verified — irreversible, so it asks for `--yes`
+(`--dry-run` first shows the exact statements).
 """
 
 from __future__ import annotations
@@ -10,19 +11,12 @@ import typer
 from rich.markup import escape
 
 from python_ops.cli.context import state
-from python_ops.cli.output import out, print_json, print_report, print_table
+from python_ops.cli.output import confirm_irreversible, out, print_json, print_report, print_table
 
 app = typer.Typer(
     help="Verified table backups made before risky migrations: list, verify, extend, clean up.",
     no_args_is_help=True,
 )
-
-
-def _conn(ctx: typer.Context):  # type: ignore[no-untyped-def]
-    from python_ops.db import connect
-    from python_ops.engines.control import postgres_dsn
-
-    return connect(postgres_dsn(state(ctx).settings), autocommit=True)
 
 
 @app.command(name="list", epilog="Example: migrata backups list --all")
@@ -36,8 +30,7 @@ def list_(
     from python_ops.backups import ROW_COLUMNS
 
     s = state(ctx)
-    with _conn(ctx) as conn:
-        records = backups.list_backups(conn, source_table=source, include_dropped=include_dropped)
+    records = backups.list_backups(s.engines, source_table=source, include_dropped=include_dropped)
     if s.json:
         print_json([r.__dict__ for r in records])
         return
@@ -50,8 +43,7 @@ def status(ctx: typer.Context) -> None:
     from python_ops import backups
 
     s = state(ctx)
-    with _conn(ctx) as conn:
-        summary = backups.backup_status(conn)
+    summary = backups.backup_status(s.engines)
     if s.json:
         print_json(summary)
         return
@@ -64,24 +56,24 @@ def verify(ctx: typer.Context, table: str = typer.Argument(..., help="Backup tab
     from python_ops import backups
 
     s = state(ctx)
-    with _conn(ctx) as conn:
-        report = backups.verify_backup(conn, table)
-    print_report(report, as_json=s.json)
+    print_report(backups.verify_backup(s.engines, table), as_json=s.json)
 
 
 @app.command(epilog="Example: migrata backups extend chunks_backup_20250811_120000 --days 14")
 def extend(
     ctx: typer.Context,
     table: str = typer.Argument(..., help="Backup table name."),
-    days: int = typer.Option(..., "--days", help="Days to add to its expiry."),
+    days: int = typer.Option(..., "--days", min=1, max=36_500, help="Days to add to its expiry, 1 or more."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the current expiry; change nothing."),
 ) -> None:
     """Keep a backup longer: push its expiry by N days."""
     from python_ops import backups
 
     s = state(ctx)
-    with _conn(ctx) as conn:
-        record = backups.get_backup(conn, table) if dry_run else backups.extend_backup(conn, table, days)
+    if dry_run:
+        record = backups.get_backup(s.engines, table)
+    else:
+        record = backups.extend_backup(s.engines, table, days)
     if s.json:
         print_json(record.__dict__)
         return
@@ -89,15 +81,24 @@ def extend(
     out.print(escape(f"{record.backup_table} {verb} {record.expires_at:%Y-%m-%d %H:%M:%S}"))
 
 
-@app.command(epilog="Example: migrata backups cleanup --dry-run")
+@app.command(epilog="Example: migrata backups cleanup --dry-run && migrata backups cleanup --yes")
 def cleanup(
     ctx: typer.Context,
-    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be dropped; drop nothing."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be dropped; drop nothing."),
+    yes: bool = typer.Option(False, "--yes", help="Confirm dropping the backups (irreversible)."),
+    wait: bool = typer.Option(
+        False, "--wait", help="Wait for a cleanup already running instead of exiting 2."
+    ),
 ) -> None:
     """Drop backups that are expired and verified; unverified ones are kept and listed."""
     from python_ops import backups
 
     s = state(ctx)
-    with _conn(ctx) as conn:
-        report = backups.cleanup_backups(conn, dry_run=dry_run)
+    if not dry_run and not yes:
+        preview = backups.cleanup_backups(s.engines, dry_run=True)
+        if preview.plan.total:
+            names: list[str] = preview.plan.details["to_drop"]
+            shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+            confirm_irreversible(f"cleanup drops {preview.plan.total} backups ({shown})", yes=False)
+    report = backups.cleanup_backups(s.engines, dry_run=dry_run, wait=wait)
     print_report(report, as_json=s.json, show_sql=dry_run)

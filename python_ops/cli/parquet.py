@@ -1,4 +1,9 @@
-"""Own `migrata parquet …`: scan, repair (and restore), verify the cached parquet footers."""
+"""Own `migrata parquet …`: scan, repair (and restore), verify the cached parquet footers.
+
+`repair` and `restore` hold the cache table's operation lock (a second one exits 2 at once, or waits
+with `--wait`); a storage root that cannot be reached is a precondition error (exit 2) before anything
+is written.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 
 from python_ops.cli.context import state
 from python_ops.cli.output import out, print_json, print_report, print_table, progress
@@ -18,6 +24,13 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="Repair cached parquet footers the current reader cannot decode (partition_metadata).",
     no_args_is_help=True,
+)
+
+WAIT = typer.Option(
+    False, "--wait", help="Wait for a repair or restore already running instead of exiting 2."
+)
+WORKERS = typer.Option(
+    None, min=1, max=256, help="Parallel footer reads, 1 to 256 (default: MIGRATA_PARQUET__WORKERS, 8)."
 )
 
 
@@ -55,15 +68,15 @@ def scan(
 ) -> None:
     """Classify every cached footer: ok, legacy-undecodable, corrupt, file-missing (exit 1: needs repair)."""
     from python_ops import parquet_repair as pr
-    from python_ops.db import connect
-    from python_ops.engines.control import postgres_dsn
 
     s = state(ctx)
     storage = pr.Storage.from_settings(s.settings) if check_files else None
-    with connect(postgres_dsn(s.settings), autocommit=True) as conn, progress(s.quiet) as cb:
-        report = pr.scan(conn, _store(s.settings), storage, check_files=check_files, on_progress=cb)
+    with progress(s.quiet) as cb:
+        report = pr.scan(s.engines, _store(s.settings), storage, check_files=check_files, on_progress=cb)
     if not s.json:
         _classes_table(report)
+        if report.details.get("storage_error"):
+            out.print(escape(f"storage reachable: NO ({report.details['storage_error']})"))
     print_report(report, as_json=s.json)
 
 
@@ -71,34 +84,36 @@ def scan(
 def repair(
     ctx: typer.Context,
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan and print the SQL; write nothing."),
-    batch_size: int | None = typer.Option(None, min=1, help="Entries per batch (default: settings)."),
-    workers: int | None = typer.Option(None, min=1, help="Parallel footer reads (default: settings)."),
+    batch_size: int | None = typer.Option(
+        None, min=1, help="Entries per batch, at least 1 (default: MIGRATA_PARQUET__BATCH_SIZE, 500)."
+    ),
+    workers: int | None = WORKERS,
     only_legacy: bool = typer.Option(
         False, "--only-legacy", help="Repair legacy entries only, not corrupt ones."
     ),
     report_file: Path | None = typer.Option(
         None, help="Write missing files and parse errors here (.json or .csv; default: HOME/parquet_repair)."
     ),
+    wait: bool = WAIT,
 ) -> None:
     """Back up, then re-read undecodable entries' footers from storage and rewrite them (resumable)."""
     from python_ops import parquet_repair as pr
-    from python_ops.db import connect
-    from python_ops.engines.control import postgres_dsn
 
     s = state(ctx)
     p = s.settings.parquet
     target = report_file or s.settings.home / "parquet_repair" / "issues.json"
-    with connect(postgres_dsn(s.settings), autocommit=True) as conn, progress(s.quiet) as cb:
+    with progress(s.quiet) as cb:
         report = pr.repair(
-            conn,
+            s.engines,
             _store(s.settings),
             pr.Storage.from_settings(s.settings),
             dry_run=dry_run,
-            batch_size=batch_size or p.batch_size,
-            workers=workers or p.workers,
+            batch_size=p.batch_size if batch_size is None else batch_size,
+            workers=p.workers if workers is None else workers,
             only_legacy=only_legacy,
             report_file=target,
             retention_days=s.settings.partitions.backup_retention_days,
+            wait=wait,
             on_progress=cb,
         )
     if not s.json:
@@ -115,22 +130,17 @@ def repair(
 
 
 @app.command(epilog="Example: migrata parquet verify")
-def verify(
-    ctx: typer.Context,
-    workers: int | None = typer.Option(None, min=1, help="Parallel footer reads (default: settings)."),
-) -> None:
+def verify(ctx: typer.Context, workers: int | None = WORKERS) -> None:
     """Check every entry decodes and its num_rows and schema equal its file's (exit 1 otherwise)."""
     from python_ops import parquet_repair as pr
-    from python_ops.db import connect
-    from python_ops.engines.control import postgres_dsn
 
     s = state(ctx)
-    with connect(postgres_dsn(s.settings), autocommit=True) as conn, progress(s.quiet) as cb:
+    with progress(s.quiet) as cb:
         report = pr.verify(
-            conn,
+            s.engines,
             _store(s.settings),
             pr.Storage.from_settings(s.settings),
-            workers=workers or s.settings.parquet.workers,
+            workers=s.settings.parquet.workers if workers is None else workers,
             on_progress=cb,
         )
     if not s.json:
@@ -143,15 +153,16 @@ def restore(
     ctx: typer.Context,
     backup_table: str = typer.Argument(..., help="The backup table a repair reported (backup_table)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan and print the SQL; write nothing."),
+    wait: bool = WAIT,
 ) -> None:
     """Undo a repair: put the entries saved in BACKUP_TABLE back into the cache."""
     from python_ops import parquet_repair as pr
-    from python_ops.db import connect
-    from python_ops.engines.control import postgres_dsn
 
     s = state(ctx)
-    with connect(postgres_dsn(s.settings), autocommit=True) as conn, progress(s.quiet) as cb:
-        report = pr.restore(conn, _store(s.settings), backup_table, dry_run=dry_run, on_progress=cb)
+    with progress(s.quiet) as cb:
+        report = pr.restore(
+            s.engines, _store(s.settings), backup_table, dry_run=dry_run, wait=wait, on_progress=cb
+        )
     print_report(report, as_json=s.json, show_sql=dry_run)
 
 
@@ -159,12 +170,11 @@ def restore(
 def show(ctx: typer.Context, file_path: str = typer.Argument(..., help="The entry's file path.")) -> None:
     """Load one entry's footer (repairing it from storage if needed) and print its summary."""
     from python_ops import parquet_repair as pr
-    from python_ops.engines.control import postgres_dsn
 
     s = state(ctx)
     meta = pr.load_metadata(
+        s.engines,
         file_path,
-        dsn=postgres_dsn(s.settings),
         storage=pr.Storage.from_settings(s.settings),
         store=_store(s.settings),
     )

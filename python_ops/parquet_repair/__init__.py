@@ -3,6 +3,11 @@
 `partition_metadata` caches each parquet file's serialized FileMetaData. After a reader upgrade,
 entries written without the required `num_rows` (and otherwise damaged ones) no longer decode;
 these verbs find them, re-read the footers from object storage and rewrite them safely.
+
+Every verb takes `Engines` first and opens its own connections: `scan(engines, store, storage)`,
+`repair(engines, store, storage, …)` and its inverse `restore(engines, store, backup_table)` (both
+holding the ("parquet_repair", <table>) operation lock), `verify(engines, store, storage)`, and the
+lazy `load_metadata(engines, file_path, storage=…)`.
 """
 
 from python_ops.parquet_repair.apply import repair, restore

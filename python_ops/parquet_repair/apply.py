@@ -1,20 +1,27 @@
 """Own `repair` and its inverse `restore`, both on the shared runner.
 
-repair: plan (classify every entry with the current reader) → back up the affected entries (verified,
-registered) → batches: lock the batch's entries, re-check them, range-read each file's footer in a
-thread pool, re-serialize and validate, write the whole batch with one UPDATE and record the entries
-that could not be repaired — all in the batch's transaction with its checkpoint, so a killed run
-resumes after the last committed batch and no entry is ever half-updated. Entries that fail keep
+repair: check the store and that the storage root is reachable (a precondition, before any write) →
+plan (classify every entry with the current reader) → batches: the first one locks every affected
+entry and backs them up (verified, registered) in its own transaction, so the backup exists exactly
+when the run's first checkpoint names it and a rerun after any kill reuses it; then each batch locks
+its entries, re-checks them, range-reads each file's footer in a thread pool, re-serializes and
+validates, writes the whole batch with one UPDATE and records the entries that could not be repaired
+— all in the batch's transaction with its checkpoint, so a killed run resumes after the last committed
+batch and no entry is ever half-updated. Entries that fail keep
 their old bytes. Planning decodes each footer once (footers lacking num_rows are recognised by a cheap
 Thrift check, see `footer.classify_shape`) and hands that structural read to the batch; verification
 re-reads every affected entry and decodes each one unless it holds exactly the bytes (by digest) that
 refetch decoded before writing. The final report counts migrated / skipped / errors and lists every
 issue, also as a JSON or CSV file.
+
+restore: the reverse of the repair's rewrite step (`plan.rewrite_step(...).reverse()`): its plan's SQL
+is what it executes. Both verbs take `Engines` first and hold the ("parquet_repair", <table>) lock.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import csv
 import hashlib
 import json
@@ -22,13 +29,13 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
 
-from python_ops.db import use_autocommit
 from python_ops.errors import PreconditionError
+from python_ops.locks import operation_lock
 from python_ops.parquet_repair import store as st
 from python_ops.parquet_repair.backup import backup_entries, backup_rows
 from python_ops.parquet_repair.footer import classify_shape
@@ -37,7 +44,12 @@ from python_ops.parquet_repair.plan import is_target, repair_plan, restore_plan
 from python_ops.parquet_repair.refetch import refetch
 from python_ops.parquet_repair.storage import Storage
 from python_ops.parquet_repair.thrift_codec import FooterShape
-from python_ops.runner import Batch, Check, Operation, Plan, ProgressCallback, Report, checkpoints, execute
+from python_ops.runner import Batch, Check, Operation, Plan, ProgressCallback, Report, execute
+
+if TYPE_CHECKING:
+    from python_ops.engines.context import Engines
+
+LOCK = "parquet_repair"  # the operation name of the per-table lock, shared by repair and restore
 
 
 class RepairOperation(Operation):
@@ -52,6 +64,7 @@ class RepairOperation(Operation):
         workers: int = 8,
         only_legacy: bool = False,
         pool: ThreadPoolExecutor | None = None,
+        retention_days: int = 7,
     ) -> None:
         self.name = f"parquet_repair:{store.table}"
         self.store = store
@@ -60,11 +73,11 @@ class RepairOperation(Operation):
         self.workers = workers
         self.only_legacy = only_legacy
         self.pool = pool
+        self.retention_days = retention_days
         self.targets: list[str] = []
         self.counts = ClassCounts()
         self.backup_table: str | None = None
         self.backup_expected: int | None = None
-        self._planned = False
         self._seen: dict[str, int] = {}  # hash of each target's bytes when classified
         # each target's structural read from classification, handed to refetch (never decoded twice)
         self._shapes: dict[str, FooterShape | None] = {}
@@ -98,13 +111,19 @@ class RepairOperation(Operation):
                     shapes[path] = shape
         # Python's order decides batches and positions, so resuming never depends on the DB collation.
         self.targets, self.counts, self._seen, self._shapes = sorted(targets), counts, seen, shapes
-        self._planned = True
 
     def plan(self, conn: psycopg.Connection) -> Plan:
         entries = st.check_store(conn, self.store)
-        if not self._planned:  # the backup step already classified; its targets are what was backed up
-            self.find_targets(conn)
+        self.find_targets(conn)
         return repair_plan(self.name, self.store, self.counts, len(self.targets), self.only_legacy, entries)
+
+    def _back_up(self, conn: psycopg.Connection) -> None:
+        """Lock every affected entry and back them up, inside the first batch's transaction."""
+        present = st.lock_entries(conn, self.store, self.targets)
+        backup = backup_entries(
+            conn, self.store, [p for p in self.targets if p in present], retention_days=self.retention_days
+        )
+        self.backup_table, self.backup_expected = backup.table, backup.rows
 
     def _batch_paths(self, position: Any) -> tuple[list[str], int]:
         after = position.get("after") if position else None
@@ -112,8 +131,12 @@ class RepairOperation(Operation):
         return self.targets[start : start + self.batch_size], start
 
     def run_batch(self, conn: psycopg.Connection, position: Any, plan: Plan) -> Batch:
-        if position is None:
+        saved = (position or {}).get("backup")
+        if self.backup_table is None and saved and backup_rows(conn, saved) is not None:
+            self.backup_table, self.backup_expected = saved, backup_rows(conn, saved)  # a resumed run's
+        if self.backup_table is None:
             st.clear_issues(conn, self.name)  # a fresh run reports only its own issues
+            self._back_up(conn)
         chunk, start = self._batch_paths(position)
         after = chunk[-1] if chunk else (position or {}).get("after")
         new_position = {"after": after, "backup": self.backup_table}
@@ -220,7 +243,7 @@ def write_issue_file(path: Path, issues: list[Issue]) -> Path:
 
 
 def repair(
-    conn: psycopg.Connection,
+    engines: Engines,
     store: StoreConfig,
     storage: Storage,
     *,
@@ -230,19 +253,32 @@ def repair(
     only_legacy: bool = False,
     report_file: Path | None = None,
     retention_days: int = 7,
+    wait: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> Report:
     """Repair every entry the current reader cannot decode from its file; resumable; backup first."""
     started = time.monotonic()
-    use_autocommit(conn)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="parquet-footer") as pool:
-        op = RepairOperation(
-            store, storage, batch_size=batch_size, workers=workers, only_legacy=only_legacy, pool=pool
-        )
+    with contextlib.ExitStack() as stack:
         if not dry_run:
-            _prepare_backup(conn, op, retention_days)
+            stack.enter_context(operation_lock(engines, LOCK, store.table, wait=wait))
+        conn = stack.enter_context(engines.connect(autocommit=True))
+        st.check_store(conn, store)
+        storage.require_reachable()  # before any write: a missing root is not "every file is missing"
+        pool = stack.enter_context(
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="parquet-footer")
+        )
+        op = RepairOperation(
+            store,
+            storage,
+            batch_size=batch_size,
+            workers=workers,
+            only_legacy=only_legacy,
+            pool=pool,
+            retention_days=retention_days,
+        )
         report = execute(op, conn, dry_run=dry_run, on_progress=on_progress)
-    report.elapsed_s = time.monotonic() - started  # the backup step included
+        issues = [] if dry_run else st.load_issues(conn, op.name)
+    report.elapsed_s = time.monotonic() - started
     report.details.setdefault("migrated", 0)
     report.details.setdefault("skipped", 0)
     report.details.setdefault("errors", 0)
@@ -257,27 +293,10 @@ def repair(
     if report.elapsed_s and report.units_done:
         report.details["entries_per_s"] = round(report.units_done / report.elapsed_s, 1)
     if not dry_run:
-        issues = st.load_issues(conn, op.name)
         report.details["issues"] = [i.as_row() for i in issues[:20]]
         if report_file is not None:
             report.details["report_file"] = str(write_issue_file(report_file, issues))
     return report
-
-
-def _prepare_backup(conn: psycopg.Connection, op: RepairOperation, retention_days: int) -> None:
-    """Reuse the backup of an interrupted run, or back up the affected entries before the first batch."""
-    saved = checkpoints.load(conn, op.name)
-    if saved is not None and saved.status == "running" and isinstance(saved.position, dict):
-        table = saved.position.get("backup")
-        if table and backup_rows(conn, table) is not None:
-            op.backup_table, op.backup_expected = table, backup_rows(conn, table)
-            return
-    st.check_store(conn, op.store)
-    op.find_targets(conn)
-    if not op.targets:
-        return
-    backup = backup_entries(conn, op.store, op.targets, retention_days=retention_days)
-    op.backup_table, op.backup_expected = backup.table, backup.rows
 
 
 class RestoreOperation(Operation):
@@ -306,10 +325,8 @@ class RestoreOperation(Operation):
         }
 
     def run_batch(self, conn: psycopg.Connection, position: Any, plan: Plan) -> Batch:
-        stmt = sql.SQL("UPDATE {t} AS t SET {m} = b.{m} FROM {b} AS b WHERE t.{p} = b.{p}").format(
-            **self._ids()
-        )
-        restored = conn.execute(stmt).rowcount
+        # exactly the statement the plan shows (and a dry run prints): the repair step's reverse
+        restored = conn.execute(plan.steps[0].sql.encode()).rowcount
         return Batch(restored, {"restored": restored}, done=True, details={"restored": restored})
 
     def verify(self, conn: psycopg.Connection, plan: Plan) -> list[Check]:
@@ -322,12 +339,18 @@ class RestoreOperation(Operation):
 
 
 def restore(
-    conn: psycopg.Connection,
+    engines: Engines,
     store: StoreConfig,
     backup_table: str,
     *,
     dry_run: bool = False,
+    wait: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> Report:
     """Undo a repair: copy the backed-up entries back over the repaired ones."""
-    return execute(RestoreOperation(store, backup_table), conn, dry_run=dry_run, on_progress=on_progress)
+    with contextlib.ExitStack() as stack:
+        if not dry_run:
+            stack.enter_context(operation_lock(engines, LOCK, store.table, wait=wait))
+        conn = stack.enter_context(engines.connect(autocommit=True))
+        st.check_store(conn, store)
+        return execute(RestoreOperation(store, backup_table), conn, dry_run=dry_run, on_progress=on_progress)

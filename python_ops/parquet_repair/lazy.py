@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future
+from typing import TYPE_CHECKING
 
 import psycopg
 import pyarrow.parquet as pq
 
-from python_ops.db import connect
 from python_ops.errors import MigrataError, PreconditionError
 from python_ops.parquet_repair import footer as ft
 from python_ops.parquet_repair import store as st
@@ -23,12 +23,15 @@ from python_ops.parquet_repair.models import StoreConfig
 from python_ops.parquet_repair.refetch import refetch
 from python_ops.parquet_repair.storage import Storage
 
+if TYPE_CHECKING:
+    from python_ops.engines.context import Engines
+
 
 class MetadataLoader:
     """Decoded footers by file path, repairing undecodable cache entries once, from storage."""
 
-    def __init__(self, dsn: str, storage: Storage, store: StoreConfig | None = None) -> None:
-        self.dsn = dsn
+    def __init__(self, engines: Engines, storage: Storage, store: StoreConfig | None = None) -> None:
+        self.engines = engines
         self.storage = storage
         self.store = store or StoreConfig()
         self.repairs = 0  # entries this loader rewrote
@@ -40,7 +43,7 @@ class MetadataLoader:
         # one autocommit connection per thread: callers run concurrently
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
-            conn = self._local.conn = connect(self.dsn, autocommit=True, application_name="migrata-lazy")
+            conn = self._local.conn = self.engines.connect(autocommit=True, application_name="migrata-lazy")
         return conn
 
     def load(self, file_path: str) -> pq.FileMetaData:
@@ -100,17 +103,17 @@ _loaders: dict[tuple[str, str, StoreConfig], MetadataLoader] = {}
 _loaders_lock = threading.Lock()
 
 
-def loader_for(dsn: str, storage: Storage, store: StoreConfig | None = None) -> MetadataLoader:
+def loader_for(engines: Engines, storage: Storage, store: StoreConfig | None = None) -> MetadataLoader:
     """The shared loader for one (database, storage, table): single-flight spans all its callers."""
-    key = (dsn, storage.url, store or StoreConfig())
+    key = (engines.postgres_dsn, storage.url, store or StoreConfig())
     with _loaders_lock:
         if key not in _loaders:
-            _loaders[key] = MetadataLoader(dsn, storage, store)
+            _loaders[key] = MetadataLoader(engines, storage, store)
         return _loaders[key]
 
 
 def load_metadata(
-    file_path: str, *, dsn: str, storage: Storage, store: StoreConfig | None = None
+    engines: Engines, file_path: str, *, storage: Storage, store: StoreConfig | None = None
 ) -> pq.FileMetaData:
     """Decode the cached footer of `file_path`; repair it from storage once if the reader cannot."""
-    return loader_for(dsn, storage, store).load(file_path)
+    return loader_for(engines, storage, store).load(file_path)

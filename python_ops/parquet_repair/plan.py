@@ -33,6 +33,22 @@ def is_target(cls: EntryClass, only_legacy: bool) -> bool:
     return cls is EntryClass.LEGACY or (cls is EntryClass.CORRUPT and not only_legacy)
 
 
+def rewrite_step(store: StoreConfig, backup_table: str) -> Step:
+    """The repair's rewrite of the affected entries; its `reverse()` puts back what `backup_table` saved."""
+    restore = sql.SQL("UPDATE {t} AS t SET {m} = b.{m} FROM {b} AS b WHERE t.{p} = b.{p}").format(
+        t=sql.Identifier(store.table),
+        m=sql.Identifier(store.metadata_column),
+        b=sql.Identifier(backup_table),
+        p=sql.Identifier(store.path_column),
+    )
+    return Step(
+        "per batch: lock entries, range-read each file's footer in parallel, re-serialize, validate, "
+        "update all of the batch in one statement",
+        _render(update_sql(store)),
+        _render(restore),
+    )
+
+
 def repair_plan(
     operation: str, store: StoreConfig, counts: ClassCounts, targets: int, only_legacy: bool, entries: int
 ) -> Plan:
@@ -41,7 +57,8 @@ def repair_plan(
     backup = f"{store.table}_backup_YYYYMMDD_HHMMSS"
     steps = [
         Step(
-            f"back up the {targets} affected entries (verified by count + checksum, registered)",
+            f"in the first batch: lock and back up the {targets} affected entries (verified by count + "
+            "checksum, registered)",
             _render(
                 sql.SQL("CREATE TABLE {b} AS SELECT * FROM {t} WHERE {p} = ANY(%s)").format(
                     b=sql.Identifier(backup), t=table, p=path
@@ -49,16 +66,7 @@ def repair_plan(
             ),
             None,
         ),
-        Step(
-            "per batch: lock entries, range-read each file's footer in parallel, re-serialize, validate, "
-            "update all of the batch in one statement",
-            _render(update_sql(store)),
-            _render(
-                sql.SQL("UPDATE {t} AS t SET {m} = b.{m} FROM {b} AS b WHERE t.{p} = b.{p}").format(
-                    t=table, m=sql.Identifier(store.metadata_column), b=sql.Identifier(backup), p=path
-                )
-            ),
-        ),
+        rewrite_step(store, backup),
     ]
     which = "legacy" if only_legacy else "legacy and corrupt"
     return Plan(
@@ -82,17 +90,12 @@ def verify_plan(operation: str, store: StoreConfig, entries: int) -> Plan:
 
 
 def restore_plan(operation: str, store: StoreConfig, backup_table: str, rows: int) -> Plan:
-    stmt = sql.SQL("UPDATE {t} AS t SET {m} = b.{m} FROM {b} AS b WHERE t.{p} = b.{p}").format(
-        t=sql.Identifier(store.table),
-        m=sql.Identifier(store.metadata_column),
-        b=sql.Identifier(backup_table),
-        p=sql.Identifier(store.path_column),
-    )
+    """Restore = the reverse of the repair's rewrite step, for the entries saved in `backup_table`."""
     return Plan(
         operation,
         f"put back the {rows} entries saved in {backup_table} into {store.table}",
         rows,
         "entries",
-        steps=[Step(f"restore {rows} entries from {backup_table}", _render(stmt), None)],
+        steps=[rewrite_step(store, backup_table).reverse()],
         details={"backup_table": backup_table},
     )

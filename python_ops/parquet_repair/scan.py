@@ -8,17 +8,19 @@ classified by their cached bytes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from python_ops.db import use_autocommit
 from python_ops.parquet_repair import store as st
 from python_ops.parquet_repair.footer import classify
 from python_ops.parquet_repair.models import ClassCounts, EntryClass, StoreConfig
 from python_ops.parquet_repair.plan import scan_plan
 from python_ops.parquet_repair.storage import Storage, StorageIssue
 from python_ops.runner import Batch, Check, Operation, Plan, ProgressCallback, Report, checkpoints, execute
+
+if TYPE_CHECKING:
+    from python_ops.engines.context import Engines
 
 DECODABLE_CHECK = "0 undecodable entries"
 
@@ -90,7 +92,7 @@ class ScanOperation(Operation):
 
 
 def scan(
-    conn: psycopg.Connection,
+    engines: Engines,
     store: StoreConfig,
     storage: Storage | None = None,
     *,
@@ -100,8 +102,8 @@ def scan(
 ) -> Report:
     """Classify every entry of the footer cache; the report fails when anything needs repair."""
     op = ScanOperation(store, storage, check_files=check_files, chunk=chunk)
-    use_autocommit(conn)
-    checkpoints.clear(conn, op.name)  # read-only: always a full pass, never a resume
-    report = execute(op, conn, on_progress=on_progress)
+    with engines.connect(autocommit=True) as conn:
+        checkpoints.clear(conn, op.name)  # read-only: always a full pass, never a resume
+        report = execute(op, conn, on_progress=on_progress)
     report.details.update(op.summary())
     return report

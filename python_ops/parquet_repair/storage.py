@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
-from python_ops.errors import ConfigError
+from python_ops.errors import ConfigError, PreconditionError
 from python_ops.parquet_repair.models import IssueKind
 from python_ops.settings import MigrataSettings
 
@@ -158,11 +158,36 @@ class Storage:
         finally:
             handle.close()
 
+    def check_root(self) -> None:
+        """Raise `StorageIssue` unless the root is a reachable directory (or S3 prefix holding objects).
+
+        A missing root is not "every file is missing": it is a wrong setting or an unmounted volume."""
+        try:
+            info = self.fs.get_file_info(self.root)
+        except OSError as exc:
+            raise StorageIssue(_kind_of(exc), f"{self.url}: {_first_line(exc)}") from None
+        if info.type == pafs.FileType.NotFound:
+            raise StorageIssue(IssueKind.FILE_MISSING, f"root {self.url} does not exist")
+        if info.type != pafs.FileType.Directory:
+            raise StorageIssue(IssueKind.FILE_UNREADABLE, f"root {self.url} is not a directory")
+
+    def require_reachable(self) -> None:
+        """The precondition of every verb that reads files: the root is reachable (else exit 2)."""
+        try:
+            self.check_root()
+        except StorageIssue as exc:
+            raise PreconditionError(
+                f"parquet storage is not reachable: {exc.detail}",
+                hint="set MIGRATA_PARQUET__STORAGE_URL to the root holding the files (and "
+                "MIGRATA_PARQUET__S3_ENDPOINT for S3), or mount it; nothing was changed",
+            ) from None
+
     def list_files(self) -> dict[str, int]:
         """Every path under the root with its size (one listing; raises StorageIssue when unreachable).
 
         Something other than a file at a path (a directory) is listed too: the path exists, reading it
         fails, and the repair reports it as unreadable rather than missing."""
+        self.check_root()
         try:
             infos = self.fs.get_file_info(pafs.FileSelector(self.root, recursive=True, allow_not_found=True))
         except OSError as exc:

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from python_ops.db import use_autocommit
 from python_ops.parquet_repair import footer as ft
 from python_ops.parquet_repair import store as st
 from python_ops.parquet_repair.models import Issue, IssueKind, StoreConfig
 from python_ops.parquet_repair.plan import verify_plan
 from python_ops.parquet_repair.storage import Storage, StorageIssue
 from python_ops.runner import Batch, Check, Operation, Plan, ProgressCallback, Report, checkpoints, execute
+
+if TYPE_CHECKING:
+    from python_ops.engines.context import Engines
 
 
 def compare_entry(storage: Storage, path: str, cached: bytes) -> Issue | None:
@@ -79,7 +81,7 @@ class VerifyOperation(Operation):
 
 
 def verify(
-    conn: psycopg.Connection,
+    engines: Engines,
     store: StoreConfig,
     storage: Storage,
     *,
@@ -87,8 +89,12 @@ def verify(
     on_progress: ProgressCallback | None = None,
 ) -> Report:
     """Check that every entry decodes and equals its file's footer (num_rows, schema)."""
-    use_autocommit(conn)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="parquet-verify") as pool:
+    with (
+        engines.connect(autocommit=True) as conn,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="parquet-verify") as pool,
+    ):
+        st.check_store(conn, store)
+        storage.require_reachable()  # otherwise every entry would read as its own failure
         op = VerifyOperation(store, storage, pool)
         checkpoints.clear(conn, op.name)  # read-only: always a full pass
         report = execute(op, conn, on_progress=on_progress)

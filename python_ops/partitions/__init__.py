@@ -2,11 +2,15 @@
 
 Backups are a shared mechanism (`python_ops.backups`), used here and by parquet repair.
 
-Public verbs (each takes an open psycopg connection first):
-- `ensure_range_partitions(conn, table, start, end, interval="month") -> int`
+Public verbs (each takes `Engines` first and opens its own connections):
+- `ensure_range_partitions(engines, table, start, end, interval="month") -> int`
 - maintenance: `manage`, `unmanage`, `managed_tables`, `maintain`, `table_health`
-- repartitioning: `repartition(conn, table, column, partitions=100, …)`, `rollback(conn, table)`, `runs`,
-  and `partition_key(value, n)` (the Python twin of SQL `migrata_partition_key`)
+- repartitioning: `repartition(engines, table, column, partitions=100, …)`, `rollback(engines, table)`,
+  `runs`, and `partition_key(engines, value, n)` (asks SQL's `migrata_partition_key`, the one owner
+  of the rule)
+
+Every state-changing verb holds the operation lock of its table (`python_ops.locks`): ("partitions",
+table) for maintenance, ("repartition", table) for a repartitioning and its rollback.
 """
 
 from python_ops.partitions.health import table_health

@@ -4,18 +4,28 @@ missing future partitions, partitions due for retirement. Read-only.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import psycopg
 from psycopg import sql
 
 from python_ops import pgcatalog as catalog
-from python_ops.partitions.maintenance import managed_tables, plan_actions
+from python_ops.partitions.maintenance import _managed, plan_actions
 from python_ops.partitions.models import PartitionInfo, TableHealth
 
+if TYPE_CHECKING:
+    from python_ops.engines.context import Engines
 
-def table_health(conn: psycopg.Connection, tables: list[str] | None = None) -> list[TableHealth]:
+
+def table_health(engines: Engines, tables: list[str] | None = None) -> list[TableHealth]:
     """Health of the managed tables (all, or the named ones), with exact row counts per partition."""
+    with engines.connect(autocommit=True) as conn:
+        return _health(conn, tables)
+
+
+def _health(conn: psycopg.Connection, tables: list[str] | None) -> list[TableHealth]:
     result = []
-    for m in managed_tables(conn, tables):
+    for m in _managed(conn, tables):
         health = TableHealth(m.parent_table, m.partition_interval, m.premake, last_error=m.last_error)
         if catalog.find(conn, m.parent_table) is None:
             health.last_error = "table does not exist"

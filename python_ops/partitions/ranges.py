@@ -8,11 +8,16 @@ turns dates into UTC instants and bounds the lock wait.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import psycopg
 
 from python_ops import pgcatalog as catalog
 from python_ops.errors import ConfigError, PreconditionError
+from python_ops.locks import operation_lock
+
+if TYPE_CHECKING:
+    from python_ops.engines.context import Engines
 
 INTERVALS = ("month", "week", "day")
 
@@ -59,27 +64,31 @@ def require_range_table(conn: psycopg.Connection, table: str) -> catalog.TableRe
 
 
 def ensure_range_partitions(
-    conn: psycopg.Connection,
+    engines: Engines,
     table: str,
     start: dt.date | dt.datetime,
     end: dt.date | dt.datetime,
     interval: str = "month",
     *,
     lock_timeout_ms: int | None = None,
+    wait: bool = False,
 ) -> int:
     """Create the missing RANGE partitions of `table` covering [start, end); return how many were created.
 
     Idempotent; hand-made partitions with the expected bounds count as present; rows in the DEFAULT
-    partition that belong to a new partition are moved into it in the same transaction.
+    partition that belong to a new partition are moved into it in the same transaction. Holds the
+    table's ("partitions", table) operation lock, as maintenance does.
     """
     check_interval(interval)
-    ref = require_range_table(conn, table)
-    with conn.transaction():
-        if lock_timeout_ms is not None:
-            conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{int(lock_timeout_ms)}ms",))
-        row = conn.execute(
-            "SELECT migrata_ensure_range_partitions(%s::oid::regclass, %s, %s, %s)",
-            (ref.oid, as_utc(start), as_utc(end), interval),
-        ).fetchone()
+    with engines.connect(autocommit=True) as conn:
+        ref = require_range_table(conn, table)
+        # the lock of `partitions maintain`: both create partitions of this table
+        with operation_lock(engines, "partitions", ref.qualified, wait=wait), conn.transaction():
+            if lock_timeout_ms is not None:
+                conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{int(lock_timeout_ms)}ms",))
+            row = conn.execute(
+                "SELECT migrata_ensure_range_partitions(%s::oid::regclass, %s, %s, %s)",
+                (ref.oid, as_utc(start), as_utc(end), interval),
+            ).fetchone()
     assert row is not None
     return int(row[0])

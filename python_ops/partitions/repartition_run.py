@@ -6,26 +6,42 @@ runner's checkpoint). `rollback` undoes a run at whatever step it is: before the
 run created (the original was never touched); after the swap it brings the retired original back under
 a short lock, first carrying over every write made after the swap, verified before anything is dropped.
 A `hook(step)` callback lets tests stop a run at each step.
+
+Both verbs take `Engines` first, open their own connection and hold the ("repartition", <table>)
+operation lock for the whole run (a dry run reads only and takes none): a second run or rollback of the
+same table fails at once naming the holder, or waits with `wait=True`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
 
 from python_ops import pgcatalog as catalog
 from python_ops.backups import create_backup
-from python_ops.db import use_autocommit
 from python_ops.errors import PreconditionError
+from python_ops.locks import operation_lock
 from python_ops.partitions import online
-from python_ops.partitions.repartition import CopyRows, build_indexes
+from python_ops.partitions.repartition import CopyRows, build_indexes, validate_pending_foreign_keys
 from python_ops.partitions.repartition_plan import RepartitionSpec, build_plan, precheck
-from python_ops.partitions.state import Hook, load_run, noop_hook, operation_name, set_step, state_details
+from python_ops.partitions.state import (
+    LOCK,
+    Hook,
+    load_run,
+    noop_hook,
+    operation_name,
+    set_step,
+    state_details,
+)
 from python_ops.runner import Plan, Progress, ProgressCallback, Report, checkpoints, execute
+
+if TYPE_CHECKING:
+    from python_ops.engines.context import Engines
 
 log = logging.getLogger("migrata.partitions")
 
@@ -87,7 +103,7 @@ def create_intermediate(conn: psycopg.Connection, spec: RepartitionSpec) -> bool
 
 
 def repartition(
-    conn: psycopg.Connection,
+    engines: Engines,
     table: str,
     column: str,
     partitions: int = 100,
@@ -98,32 +114,76 @@ def repartition(
     lock_timeout_ms: int = 2_000,
     retention_days: int = 7,
     free_bytes: int | None = None,
+    wait: bool = False,
     on_progress: ProgressCallback | None = None,
     hook: Hook = noop_hook,
 ) -> Report:
     """Repartition `table` by a stable hash of `column` into `partitions` LIST partitions, online and safely.
 
-    Reruns continue a run that was stopped; a table this verb already repartitioned is reported as
-    nothing to do.
+    Reruns continue a run that was stopped; a table this verb already repartitioned the same way is
+    reported as nothing to do (asked for another column or count, it is a precondition error).
     """
-    use_autocommit(conn)
-    started = time.monotonic()
     schema, name = catalog.split_name(table)
-    qualified = f"{schema}.{name}"
+    with contextlib.ExitStack() as stack:
+        if not dry_run:
+            stack.enter_context(operation_lock(engines, LOCK, f"{schema}.{name}", wait=wait))
+        conn = stack.enter_context(engines.connect(autocommit=True))
+        return _repartition(
+            conn,
+            f"{schema}.{name}",
+            column,
+            partitions,
+            batch_size=batch_size,
+            revision=revision,
+            dry_run=dry_run,
+            lock_timeout_ms=lock_timeout_ms,
+            retention_days=retention_days,
+            free_bytes=free_bytes,
+            on_progress=on_progress,
+            hook=hook,
+        )
+
+
+def _repartition(
+    conn: psycopg.Connection,
+    qualified: str,
+    column: str,
+    partitions: int,
+    *,
+    batch_size: int,
+    revision: str | None,
+    dry_run: bool,
+    lock_timeout_ms: int,
+    retention_days: int,
+    free_bytes: int | None,
+    on_progress: ProgressCallback | None,
+    hook: Hook,
+) -> Report:
+    started = time.monotonic()
     op_name = operation_name(qualified)
     state = load_run(conn, qualified)
     ref = catalog.find(conn, qualified)
     if ref is not None and ref.kind == "p" and state is not None and state["step"] == "swapped":
+        if (state["column_name"], state["partitions"]) != (column, partitions):
+            raise PreconditionError(
+                f"{qualified} is already repartitioned by {state['column_name']} into {state['partitions']} "
+                f"LIST partitions; --by {column} --list-partitions {partitions} asks for another layout",
+                hint=f"to repartition it differently, roll it back first: "
+                f"`migrata repartition rollback {qualified}`",
+            )
         plan = Plan(
             op_name,
             f"{qualified} is already repartitioned by {state['column_name']} into "
             f"{state['partitions']} LIST partitions",
             0,
         )
+        # a run killed right after its swap left the foreign keys NOT VALID: validate them now
+        checks = [] if dry_run else [validate_pending_foreign_keys(conn, ref)]
         return Report(
             op_name,
-            "nothing-to-do",
+            "nothing-to-do" if all(c.ok for c in checks) else "failed",
             plan,
+            checks=checks,
             details=state_details(state),
             elapsed_s=time.monotonic() - started,
         )
@@ -172,14 +232,17 @@ def repartition(
 
     if state["backup_table"] is None and spec.rows > 0:
         _notify(on_progress, op_name, "backing up and verifying the backup")
-        record = create_backup(
-            conn,
-            qualified,
-            revision=revision or "repartition",
-            retention_days=retention_days,
-            note=f"before repartitioning {qualified} by {column} into {partitions} LIST partitions",
-        )
+        # the backup and the step that names it commit together: a kill never leaves a backup the
+        # rerun does not know of (it would make a second one)
         with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            record = create_backup(
+                conn,
+                qualified,
+                revision=revision or "repartition",
+                retention_days=retention_days,
+                note=f"before repartitioning {qualified} by {column} into {partitions} LIST partitions",
+            )
             set_step(conn, qualified, "backed_up", backup_table=record.backup_table)
         state["backup_table"] = record.backup_table
         hook("backup")
@@ -230,16 +293,17 @@ def _run_empty(conn: psycopg.Connection, copy: CopyRows, plan: Plan) -> Report:
     return report
 
 
-def runs(conn: psycopg.Connection) -> list[dict[str, Any]]:
+def runs(engines: Engines) -> list[dict[str, Any]]:
     """Every recorded repartitioning with its step."""
     from psycopg.rows import dict_row
 
-    return (
-        conn.cursor(row_factory=dict_row)
-        .execute(
-            "SELECT table_name, column_name, partitions, step, backup_table, retired_table, source_rows, "
-            "round(lock_ms::numeric, 1) AS lock_ms, started_at, swapped_at FROM repartition_runs "
-            "ORDER BY table_name"
+    with engines.connect(autocommit=True) as conn:
+        return (
+            conn.cursor(row_factory=dict_row)
+            .execute(
+                "SELECT table_name, column_name, partitions, step, backup_table, retired_table, "
+                "source_rows, round(lock_ms::numeric, 1) AS lock_ms, started_at, swapped_at "
+                "FROM repartition_runs ORDER BY table_name"
+            )
+            .fetchall()
         )
-        .fetchall()
-    )

@@ -4,24 +4,29 @@ Before the swap the original was never touched: the capture triggers, delta tabl
 After the swap the retired original comes back under a short lock: every row that differs between it and
 the live partitioned table (writes made since the swap) is copied back by primary key, the two are
 compared by count and checksum in the same transaction, and only then is the partitioned copy dropped.
+It holds the same ("repartition", <table>) operation lock as `repartition`, so it never runs beside it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from python_ops import pgcatalog as catalog
-from python_ops.db import use_autocommit
 from python_ops.errors import PreconditionError, VerificationError
+from python_ops.locks import operation_lock
 from python_ops.partitions import online
-from python_ops.partitions.state import load_run, operation_name, set_step, state_details
+from python_ops.partitions.state import LOCK, load_run, operation_name, set_step, state_details
 from python_ops.partitions.swap import _rename_index
 from python_ops.runner import Check, Plan, Report, checkpoints
+
+if TYPE_CHECKING:
+    from python_ops.engines.context import Engines
 
 
 def _hash(cols: list[str], alias: str) -> sql.Composed:
@@ -29,10 +34,23 @@ def _hash(cols: list[str], alias: str) -> sql.Composed:
 
 
 def rollback(
-    conn: psycopg.Connection, table: str, *, lock_timeout_ms: int = 2_000, dry_run: bool = False
+    engines: Engines,
+    table: str,
+    *,
+    lock_timeout_ms: int = 2_000,
+    dry_run: bool = False,
+    wait: bool = False,
 ) -> Report:
     """Undo the repartitioning of `table` at whatever step it is; the original comes back verified."""
-    use_autocommit(conn)
+    schema, name = catalog.split_name(table)
+    with contextlib.ExitStack() as stack:
+        if not dry_run:
+            stack.enter_context(operation_lock(engines, LOCK, f"{schema}.{name}", wait=wait))
+        conn = stack.enter_context(engines.connect(autocommit=True))
+        return _rollback(conn, f"{schema}.{name}", lock_timeout_ms=lock_timeout_ms, dry_run=dry_run)
+
+
+def _rollback(conn: psycopg.Connection, table: str, *, lock_timeout_ms: int, dry_run: bool) -> Report:
     started = time.monotonic()
     schema, name = catalog.split_name(table)
     qualified = f"{schema}.{name}"

@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 from python_ops import pgcatalog as catalog
 
 Hook = Callable[[str], None]
+LOCK = "repartition"  # the operation name of each table's lock, shared by `repartition` and `rollback`
 STEPS = ("started", "backed_up", "created", "capturing", "swapped", "rolled_back")
 
 

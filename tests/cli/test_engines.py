@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,32 @@ def test_unreachable_server_dsn_exits_nonzero_without_password(
     assert result.exit_code == 1
     assert "cannot connect to Postgres at app@127.0.0.1" in result.stderr
     assert "s3cret" not in result.output
+
+
+def test_a_dsn_with_a_non_integer_port_exits_2_naming_the_variable(
+    own_engines: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17 item 6: it passed validation and failed at connect time, exit 1, hint "engines up"."""
+    monkeypatch.setenv("MIGRATA_POSTGRES__DSN", "postgresql://app:s3cret@127.0.0.1:5432x/meta")
+    for args in (["engines", "up"], ["repartition", "status"], ["parquet", "scan"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "invalid setting MIGRATA_POSTGRES__DSN" in result.stderr and "'5432x'" in result.stderr
+        assert "engines up" not in result.stderr and "s3cret" not in result.output
+
+
+def test_engines_up_on_a_busy_port_exits_2_and_writes_nothing(
+    own_engines: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17 item 9: initdb ran first and left ~39 MB in a fresh home."""
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        monkeypatch.setenv("MIGRATA_POSTGRES__PORT", str(blocker.getsockname()[1]))
+        result = runner.invoke(app, ["engines", "up"])
+    assert result.exit_code == 2
+    assert "is in use by another process" in result.stderr
+    assert not (own_engines / "postgres").exists()
 
 
 def test_usage_error_exits_2(own_engines: Path) -> None:

@@ -85,3 +85,26 @@ def test_all_repairable_ends_green_and_restore_undoes(
     assert runner.invoke(app, ["parquet", "restore", backup]).exit_code == 0
     assert _metadata(conn) == before
     assert runner.invoke(app, ["parquet", "restore", "no_such_backup"]).exit_code == 2
+
+
+def test_a_missing_storage_root_exits_2_before_any_write_and_scan_says_unreachable(
+    store_env: Generated, conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17 item 7: repair backed up the entries then failed per file; scan said reachable: yes."""
+    monkeypatch.setenv("MIGRATA_PARQUET__STORAGE_URL", str(tmp_path / "unmounted"))
+    before = _metadata(conn)
+    repaired = runner.invoke(app, ["parquet", "repair"])
+    assert repaired.exit_code == 2
+    errors = [line for line in repaired.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: parquet storage is not reachable: root {tmp_path / 'unmounted'} does not exist"
+    ]
+    assert _metadata(conn) == before
+    assert conn.execute("SELECT count(*) FROM migration_backups").fetchone() == (0,)
+
+    scanned = runner.invoke(app, ["parquet", "scan"])
+    assert scanned.exit_code == 1
+    assert "storage reachable: NO" in scanned.stdout and "does not exist" in scanned.stdout
+    counts = json.loads(runner.invoke(app, ["--json", "parquet", "scan"]).stdout)["details"]["counts"]
+    assert counts["file-missing"] == 0 and counts["legacy-undecodable"] == 10  # by the cache alone
+    assert runner.invoke(app, ["parquet", "verify"]).exit_code == 2

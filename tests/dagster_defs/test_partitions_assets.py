@@ -6,6 +6,7 @@ from __future__ import annotations
 import psycopg
 from dagster import AssetKey
 
+from python_ops.engines.context import Engines
 from python_ops.partitions import manage
 from python_ops.settings import MigrataSettings
 
@@ -24,7 +25,7 @@ def test_maintenance_asset_checks_and_schedule(
     conn.execute("CREATE TABLE ev (at timestamptz NOT NULL) PARTITION BY RANGE (at)")
     conn.execute("CREATE TABLE ev_default PARTITION OF ev DEFAULT")
     conn.execute("INSERT INTO ev VALUES ('2001-01-01')")  # outside every managed range: stays in DEFAULT
-    manage(conn, "ev", premake=2)
+    manage(Engines.from_settings(settings_env), "ev", premake=2)
     job = defs.resolve_implicit_global_asset_job_def()
 
     first = job.execute_in_process(asset_selection=[MAINTENANCE], raise_on_error=False)

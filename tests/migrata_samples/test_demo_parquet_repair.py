@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from migrata_samples.demo import parquet_repair as demo
-from python_ops.db import connect
+from python_ops.engines.context import Engines
 from python_ops.parquet_repair import repair
 from python_ops.parquet_repair.models import StoreConfig
 from python_ops.parquet_repair.storage import Storage
@@ -17,8 +17,9 @@ def test_demo_twice(dsn: str, tmp_path: Path) -> None:
     settings = MigrataSettings(home=tmp_path, postgres={"dsn": dsn})  # type: ignore[arg-type]
     for _ in range(2):
         demo.prepare(settings)
-        with connect(dsn, autocommit=True) as conn:
-            done = repair(conn, StoreConfig.from_settings(settings), Storage.from_settings(settings))
+        done = repair(
+            Engines.from_dsn(dsn), StoreConfig.from_settings(settings), Storage.from_settings(settings)
+        )
         assert done.status == "ok" and done.details["migrated"] == 60
         section = demo.report(settings)
         rows = {r[0]: r for r in section.rows}

@@ -34,6 +34,19 @@ def test_env_overrides_nested_values(monkeypatch: pytest.MonkeyPatch) -> None:
         ("MIGRATA_POSTGRES__PORT", "70000", "MIGRATA_POSTGRES__PORT"),
         ("MIGRATA_CLICKHOUSE__URL", "tcp://host:9000", "MIGRATA_CLICKHOUSE__URL"),
         ("MIGRATA_ARCHIVE__BATCH_SIZE", "0", "MIGRATA_ARCHIVE__BATCH_SIZE"),
+        # issue 17: a non-integer port passed validation and failed at connect time (exit 1)
+        ("MIGRATA_POSTGRES__DSN", "postgresql://u@db.example:abc/meta", "MIGRATA_POSTGRES__DSN"),
+        ("MIGRATA_POSTGRES__DSN", "host=db.example port=5432x dbname=meta", "MIGRATA_POSTGRES__DSN"),
+        ("MIGRATA_POSTGRES__DSN", "postgresql://u@db.example:70000/meta", "MIGRATA_POSTGRES__DSN"),
+        # issue 17: 0 never silently means "the default"; every numeric setting has its bounds
+        ("MIGRATA_PARTITIONS__LIST_PARTITIONS", "0", "MIGRATA_PARTITIONS__LIST_PARTITIONS"),
+        ("MIGRATA_PARTITIONS__LIST_PARTITIONS", "5000", "MIGRATA_PARTITIONS__LIST_PARTITIONS"),
+        ("MIGRATA_PARTITIONS__BATCH_SIZE", "0", "MIGRATA_PARTITIONS__BATCH_SIZE"),
+        ("MIGRATA_PARTITIONS__PREMAKE", "-1", "MIGRATA_PARTITIONS__PREMAKE"),
+        ("MIGRATA_PARTITIONS__ASSUME_FREE_BYTES", "-1", "MIGRATA_PARTITIONS__ASSUME_FREE_BYTES"),
+        ("MIGRATA_PARQUET__WORKERS", "0", "MIGRATA_PARQUET__WORKERS"),
+        ("MIGRATA_PARQUET__WORKERS", "1000", "MIGRATA_PARQUET__WORKERS"),
+        ("MIGRATA_PARQUET__BATCH_SIZE", "0", "MIGRATA_PARQUET__BATCH_SIZE"),
     ],
 )
 def test_bad_value_is_one_clear_error(
@@ -44,3 +57,8 @@ def test_bad_value_is_one_clear_error(
         load_settings()
     assert says in info.value.message
     assert info.value.exit_code == 2
+
+
+def test_multi_host_dsn_with_numeric_ports_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIGRATA_POSTGRES__DSN", "postgresql://u@h1:5432,h2:5433/meta")
+    assert load_settings().postgres.dsn == "postgresql://u@h1:5432,h2:5433/meta"

@@ -76,13 +76,15 @@ def test_stale_pid_file_naming_a_foreign_live_process(server: EmbeddedPostgres) 
     assert server.up().running
 
 
-def test_port_in_use_is_a_clear_config_error(server: EmbeddedPostgres) -> None:
+def test_port_in_use_is_a_clear_config_error_before_anything_is_written(server: EmbeddedPostgres) -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", server.port))
         blocker.listen()
         with pytest.raises(ConfigError, match=rf"port {server.port} on 127.0.0.1 is in use") as info:
             server.up()
     assert "MIGRATA_POSTGRES__PORT" in (info.value.hint or "")
+    # issue 17 item 9: initdb ran first and left ~39 MB in a fresh home
+    assert not server.root.exists()
 
 
 def test_data_dir_that_cannot_be_created_is_a_clear_config_error(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from migrata_samples.parquet_store import Generated, damage_store, generate_store
+from python_ops.engines.context import Engines
 from python_ops.parquet_repair import footer as ft
 from python_ops.parquet_repair.models import StoreConfig
 from python_ops.parquet_repair.storage import Storage
@@ -38,7 +39,13 @@ class CountingStorage(Storage):
 
 
 @pytest.fixture
+def engines(dsn: str) -> Engines:
+    return Engines.from_dsn(dsn)
+
+
+@pytest.fixture
 def storage(tmp_path: Path) -> Storage:
+    (tmp_path / "objects").mkdir()
     return Storage.from_url(str(tmp_path / "objects"))
 
 

@@ -8,6 +8,7 @@ import psycopg
 import pytest
 
 from migrata_samples.parquet_store import Generated
+from python_ops.engines.context import Engines
 from python_ops.errors import MigrataError
 from python_ops.parquet_repair import MetadataLoader, load_metadata
 from python_ops.parquet_repair.storage import Storage
@@ -15,10 +16,14 @@ from tests.python_ops.parquet_repair.conftest import STORE, CountingStorage, dec
 
 
 def test_concurrent_callers_share_one_storage_read(
-    conn: psycopg.Connection, dsn: str, storage: Storage, damaged: Generated
+    conn: psycopg.Connection,
+    dsn: str,
+    storage: Storage,
+    damaged: Generated,
+    engines: Engines,
 ) -> None:
     counting = CountingStorage(storage, delay_s=0.3)  # a slow store keeps all callers in flight
-    loader = MetadataLoader(dsn, counting, STORE)
+    loader = MetadataLoader(engines, counting, STORE)
     path = damaged.of("legacy")[0]
     callers = 8
     barrier = threading.Barrier(callers)
@@ -48,18 +53,24 @@ def test_concurrent_callers_share_one_storage_read(
     assert counting.reads == 1
 
 
-def test_healthy_entry_never_touches_storage(dsn: str, storage: Storage, damaged: Generated) -> None:
+def test_healthy_entry_never_touches_storage(
+    dsn: str, storage: Storage, damaged: Generated, engines: Engines
+) -> None:
     counting = CountingStorage(storage)
     healthy = next(p for p in damaged.paths if not any(p in v for v in damaged.damaged.values()))
-    assert load_metadata(healthy, dsn=dsn, storage=counting, store=STORE).num_rows > 0
+    assert load_metadata(engines, healthy, storage=counting, store=STORE).num_rows > 0
     assert counting.reads == 0
 
 
 def test_missing_file_raises_and_leaves_the_entry(
-    conn: psycopg.Connection, dsn: str, storage: Storage, damaged: Generated
+    conn: psycopg.Connection,
+    dsn: str,
+    storage: Storage,
+    damaged: Generated,
+    engines: Engines,
 ) -> None:
     path = damaged.of("missing")[0]
     before = entries(conn)[path]
     with pytest.raises(MigrataError, match="file-missing"):
-        MetadataLoader(dsn, storage, STORE).load(path)
+        MetadataLoader(engines, storage, STORE).load(path)
     assert entries(conn)[path] == before

@@ -8,6 +8,7 @@ from psycopg import sql
 
 from python_ops import migrations
 from python_ops import pgcatalog as catalog
+from python_ops.engines.context import Engines
 from python_ops.partitions import partition_key
 
 COLS = ["id", "collection_id", "content", "metadata", "created_at"]
@@ -39,7 +40,7 @@ def test_upgrade_repartitions_downgrade_restores(dsn: str, conn: psycopg.Connect
     ).fetchone()
     assert backup is not None and backup[1:] == (2400, "verified")
     cid, key = conn.execute("SELECT collection_id, partition_key FROM chunks LIMIT 1").fetchone()
-    assert key == partition_key(cid, 100)
+    assert key == partition_key(Engines.from_dsn(dsn), cid, 100)
     assert conn.execute("SELECT count(DISTINCT collection_id) FROM chunks").fetchone() == (40,)
 
     migrations.downgrade(dsn, "chunks@-1")

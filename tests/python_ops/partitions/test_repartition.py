@@ -3,6 +3,7 @@ and every bad input failing with one PreconditionError before anything changes."
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -12,6 +13,7 @@ import pytest
 from psycopg import sql
 
 from python_ops import pgcatalog as catalog
+from python_ops.engines.context import Engines
 from python_ops.errors import PreconditionError
 from python_ops.partitions import partition_key, repartition, rollback, runs
 
@@ -46,9 +48,11 @@ def items(conn: psycopg.Connection) -> str:
     return "items"
 
 
-def test_repartition_swaps_and_rollback_restores(conn: psycopg.Connection, items: str) -> None:
+def test_repartition_swaps_and_rollback_restores(
+    conn: psycopg.Connection, items: str, engines: Engines
+) -> None:
     before = _fp(conn, items)
-    report = repartition(conn, items, "g", 8, batch_size=700)
+    report = repartition(engines, items, "g", 8, batch_size=700)
     assert report.ok, report.checks
     assert {c.name for c in report.checks} >= {
         "row_count",
@@ -63,7 +67,7 @@ def test_repartition_swaps_and_rollback_restores(conn: psycopg.Connection, items
     parts = conn.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'items'::regclass").fetchone()
     assert parts == (8,)
     keys = conn.execute("SELECT DISTINCT g, partition_key FROM items").fetchall()
-    assert all(k == partition_key(g, 8) for g, k in keys)
+    assert all(k == partition_key(engines, g, 8) for g, k in keys)
     # indexes, constraints and the sequence came along and kept their names
     idx = {
         r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'items'").fetchall()
@@ -73,17 +77,19 @@ def test_repartition_swaps_and_rollback_restores(conn: psycopg.Connection, items
         conn.execute("INSERT INTO items (g, body, n, partition_key) VALUES (99, 'x', 1, 0)")
     with pytest.raises(psycopg.errors.CheckViolation):
         conn.execute(
-            "INSERT INTO items (g, body, n, partition_key) VALUES (1, 'x', -1, %s)", (partition_key(1, 8),)
+            "INSERT INTO items (g, body, n, partition_key) VALUES (1, 'x', -1, %s)",
+            (partition_key(engines, 1, 8),),
         )
     conn.execute(
-        "INSERT INTO items (g, body, n, partition_key) VALUES (1, 'after', 1, %s)", (partition_key(1, 8),)
+        "INSERT INTO items (g, body, n, partition_key) VALUES (1, 'after', 1, %s)",
+        (partition_key(engines, 1, 8),),
     )
     (last_id,) = conn.execute("SELECT max(id) FROM items").fetchone()
     assert last_id == ROWS + 3  # the two failed inserts above used sequence values too
     # a second run reports the table as done instead of failing
-    assert repartition(conn, items, "g", 8).status == "nothing-to-do"
+    assert repartition(engines, items, "g", 8).status == "nothing-to-do"
 
-    undo = rollback(conn, items)
+    undo = rollback(engines, items)
     assert undo.ok
     assert conn.execute("SELECT relkind FROM pg_class WHERE oid = 'items'::regclass").fetchone() == ("r",)
     assert _fp(conn, items)[0] == ROWS + 1  # the write made after the swap came back too
@@ -92,7 +98,7 @@ def test_repartition_swaps_and_rollback_restores(conn: psycopg.Connection, items
     assert _tables(conn) == {"items", backup}
     conn.execute("INSERT INTO items (g, body, n) VALUES (1, 'again', 1)")  # sequence still owned and moving
     assert conn.execute("SELECT max(id) FROM items").fetchone() == (last_id + 1,)
-    assert [r["step"] for r in runs(conn) if r["table_name"] == "public.items"] == ["rolled_back"]
+    assert [r["step"] for r in runs(engines) if r["table_name"] == "public.items"] == ["rolled_back"]
 
 
 def _writer(dsn: str, stop: threading.Event, counts: dict[str, int]) -> None:
@@ -104,9 +110,9 @@ def _writer(dsn: str, stop: threading.Event, counts: dict[str, int]) -> None:
             g = rnd.randrange(50)
             if op < 0.5:
                 row = w.execute(
-                    "INSERT INTO items (g, body, n, partition_key) VALUES (%s, 'new', 1, %s) "
-                    "RETURNING id, created_at",
-                    (g, partition_key(g, 8)),
+                    "INSERT INTO items (g, body, n, partition_key) "
+                    "VALUES (%s, 'new', 1, migrata_partition_key(%s::text, 8)) RETURNING id, created_at",
+                    (g, g),
                 ).fetchone()
                 w.execute("INSERT INTO shadow VALUES (%s, %s, 'new', 1, %s)", (row[0], g, row[1]))
             elif op < 0.85:
@@ -123,7 +129,10 @@ def _writer(dsn: str, stop: threading.Event, counts: dict[str, int]) -> None:
 
 
 def test_concurrent_writes_during_the_copy_are_not_lost(
-    conn: psycopg.Connection, items: str, dsn: str
+    conn: psycopg.Connection,
+    items: str,
+    dsn: str,
+    engines: Engines,
 ) -> None:
     conn.execute("CREATE TABLE shadow AS SELECT id, g, body, n, created_at FROM items")
     stop, counts = threading.Event(), {"insert": 0, "update": 0, "delete": 0}
@@ -137,7 +146,7 @@ def test_concurrent_writes_during_the_copy_are_not_lost(
 
     writer.start()
     try:
-        report = repartition(conn, items, "g", 8, batch_size=300, hook=hook)
+        report = repartition(engines, items, "g", 8, batch_size=300, hook=hook)
         time.sleep(0.3)  # writes after the swap go to the partitioned table
     finally:
         stop.set()
@@ -165,13 +174,15 @@ def _kill_at(step: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("step", STEPS)
-def test_killed_at_each_step_a_rerun_finishes(conn: psycopg.Connection, items: str, step: str) -> None:
+def test_killed_at_each_step_a_rerun_finishes(
+    conn: psycopg.Connection, items: str, step: str, engines: Engines
+) -> None:
     before = _fp(conn, items)
     with pytest.raises(Killed):
-        repartition(conn, items, "g", 8, batch_size=1000, hook=_kill_at(step))
+        repartition(engines, items, "g", 8, batch_size=1000, hook=_kill_at(step))
     assert _fp(conn, items) == before  # the original is untouched whatever step died
     conn.execute("UPDATE items SET body = 'during' WHERE id = 5")  # a write between the kill and the rerun
-    report = repartition(conn, items, "g", 8, batch_size=1000)
+    report = repartition(engines, items, "g", 8, batch_size=1000)
     assert report.ok, report.checks
     expected = conn.execute(
         sql.SQL("SELECT {} FROM {} WHERE id = 5").format(
@@ -187,11 +198,13 @@ def test_killed_at_each_step_a_rerun_finishes(conn: psycopg.Connection, items: s
 
 
 @pytest.mark.parametrize("step", ["backup", "copy", "swap"])
-def test_killed_run_rolls_back_cleanly(conn: psycopg.Connection, items: str, step: str) -> None:
+def test_killed_run_rolls_back_cleanly(
+    conn: psycopg.Connection, items: str, step: str, engines: Engines
+) -> None:
     before = _fp(conn, items)
     with pytest.raises(Killed):
-        repartition(conn, items, "g", 8, batch_size=1000, hook=_kill_at(step))
-    report = rollback(conn, items)
+        repartition(engines, items, "g", 8, batch_size=1000, hook=_kill_at(step))
+    report = rollback(engines, items)
     assert report.ok
     assert _fp(conn, items) == before
     leftovers = _tables(conn) - {"items"}
@@ -203,7 +216,9 @@ def test_killed_run_rolls_back_cleanly(conn: psycopg.Connection, items: str, ste
     conn.execute("TRUNCATE items CASCADE")  # not blocked any more
 
 
-def test_bad_input_fails_before_anything_changes(conn: psycopg.Connection, items: str) -> None:
+def test_bad_input_fails_before_anything_changes(
+    conn: psycopg.Connection, items: str, engines: Engines
+) -> None:
     conn.execute("CREATE TABLE nokey (id int, g int)")
     conn.execute("CREATE TABLE already (id int, g int) PARTITION BY LIST (g)")
     cases = [
@@ -215,18 +230,127 @@ def test_bad_input_fails_before_anything_changes(conn: psycopg.Connection, items
     ]
     for kwargs, message in cases:
         with pytest.raises(PreconditionError, match=message):
-            repartition(conn, **kwargs)  # type: ignore[arg-type]
+            repartition(engines, **kwargs)  # type: ignore[arg-type]
     with pytest.raises(PreconditionError, match="not enough disk"):
-        repartition(conn, items, "g", 8, free_bytes=1024)
+        repartition(engines, items, "g", 8, free_bytes=1024)
     conn.execute("CREATE TABLE child (id int PRIMARY KEY, item_id bigint REFERENCES items (id))")
     with pytest.raises(PreconditionError, match="referenced by foreign keys"):
-        repartition(conn, items, "g", 8)
+        repartition(engines, items, "g", 8)
     assert _tables(conn) == {"items"}
-    assert runs(conn) == [r for r in runs(conn) if r["table_name"] != "public.items"]
+    assert runs(engines) == [r for r in runs(engines) if r["table_name"] != "public.items"]
     assert conn.execute("SELECT count(*) FROM migration_backups").fetchone() == (0,)
 
 
-def test_dry_run_changes_nothing(conn: psycopg.Connection, items: str) -> None:
-    report = repartition(conn, items, "g", 8, dry_run=True)
+def test_dry_run_changes_nothing(conn: psycopg.Connection, items: str, engines: Engines) -> None:
+    report = repartition(engines, items, "g", 8, dry_run=True)
     assert report.status == "dry-run" and "LOCK TABLE" in report.plan.sql()
     assert _tables(conn) == {"items"}
+
+
+def test_killed_after_the_swap_a_rerun_validates_the_foreign_keys(
+    conn: psycopg.Connection, items: str, engines: Engines
+) -> None:
+    with pytest.raises(Killed):
+        repartition(engines, items, "g", 8, batch_size=1000, hook=_kill_at("swapped"))
+    fk = (
+        "SELECT bool_and(convalidated) FROM pg_constraint "
+        "WHERE conrelid = 'items'::regclass AND contype = 'f'"
+    )
+    assert conn.execute(fk).fetchone() == (False,)
+    report = repartition(engines, items, "g", 8)
+    assert report.status == "nothing-to-do"
+    assert [(c.name, c.ok) for c in report.checks] == [("foreign keys validated", True)]
+    assert conn.execute(fk).fetchone() == (True,)
+
+
+def test_an_already_repartitioned_table_asked_for_another_layout_is_a_precondition_error(
+    conn: psycopg.Connection, items: str, engines: Engines
+) -> None:
+    assert repartition(engines, items, "g", 8).ok
+    for column, parts in (("nosuchcol", 8), ("n", 8), ("g", 16)):
+        with pytest.raises(PreconditionError, match=r"already repartitioned by g into 8 LIST partitions"):
+            repartition(engines, items, column, parts)
+    assert repartition(engines, items, "g", 8).status == "nothing-to-do"
+
+
+def _slow_copy(started: threading.Event):  # type: ignore[no-untyped-def]
+    def hook(step: str) -> None:
+        if step == "copy":
+            started.set()
+            time.sleep(0.3)
+
+    return hook
+
+
+def test_two_runs_of_one_table_at_once_the_second_fails_at_once_naming_the_first(
+    conn: psycopg.Connection, items: str, engines: Engines
+) -> None:
+    started, results = threading.Event(), {}
+
+    def first() -> None:
+        results["first"] = repartition(engines, items, "g", 8, batch_size=500, hook=_slow_copy(started))
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        assert started.wait(30)
+        t0 = time.monotonic()
+        with pytest.raises(PreconditionError) as info:
+            repartition(engines, items, "g", 8, batch_size=500)
+        assert time.monotonic() - t0 < 2  # at once, not after the first finished
+        assert f"repartition of public.items is already running (pid {os.getpid()} on " in info.value.message
+        assert "started at" in info.value.message and "--wait" in (info.value.hint or "")
+        with pytest.raises(PreconditionError, match="already running"):
+            rollback(engines, items)  # the inverse holds the same lock
+    finally:
+        thread.join()
+    assert results["first"].ok
+    backups = conn.execute("SELECT count(*) FROM migration_backups").fetchone()
+    assert backups == (1,)
+    assert not {t for t in _tables(conn) if t.endswith(("_intermediate", "_delta"))}
+
+
+def test_with_wait_the_second_run_waits_and_finds_the_work_done(
+    conn: psycopg.Connection, items: str, engines: Engines
+) -> None:
+    started, results = threading.Event(), {}
+
+    def run(name: str, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        results[name] = repartition(engines, items, "g", 8, batch_size=500, **kwargs)
+
+    first = threading.Thread(target=run, args=("first",), kwargs={"hook": _slow_copy(started)})
+    first.start()
+    assert started.wait(30)
+    second = threading.Thread(target=run, args=("second",), kwargs={"wait": True})
+    second.start()
+    first.join()
+    second.join()
+    assert results["first"].ok and results["second"].status == "nothing-to-do"
+    assert conn.execute("SELECT count(*) FROM migration_backups").fetchone() == (1,)
+
+
+def test_racing_runs_never_collide_in_the_catalog(
+    conn: psycopg.Connection, items: str, engines: Engines
+) -> None:
+    """Issue 17: two runs started together died with UniqueViolation on pg_type in 7 of 9 trials."""
+
+    def race(barrier: threading.Barrier, outcomes: list[str]) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(repartition(engines, items, "g", 8, batch_size=1000).status)
+        except PreconditionError as exc:
+            outcomes.append("refused: " + exc.message.split(" is already running")[0])
+
+    for trial in range(3):
+        if trial:
+            assert rollback(engines, items).ok
+        barrier, outcomes = threading.Barrier(2), []
+        threads = [threading.Thread(target=race, args=(barrier, outcomes)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # one ran; the other was refused by the lock or came after and found it done
+        assert sorted(outcomes) in (["ok", "refused: repartition of public.items"], ["nothing-to-do", "ok"])
+    backups = conn.execute("SELECT count(*) FROM migration_backups WHERE status <> 'dropped'").fetchone()
+    assert backups == (3,)  # one per successful run, never a second one from a collision

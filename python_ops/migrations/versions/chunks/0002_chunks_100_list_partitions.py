@@ -4,7 +4,8 @@ Revision ID: chunks_0002
 Revises: chunks_0001
 Create Date: 2026-11-23
 
-Runs `python_ops.partitions.repartition` on its own connection, outside this revision's transaction:
+Runs `python_ops.partitions.repartition` on its own connections (given `Engines` for the repository
+URI), outside this revision's transaction:
 pre-check, verified timestamped backup in `migration_backups`, `chunks_intermediate` with 100
 partitions, batched copy (placeholder `chunk_size`, default 10000) while writes are captured, keys and
 foreign keys recreated, verification, swap under a short lock; the original is kept as
@@ -33,16 +34,16 @@ TABLE, COLUMN, PARTITIONS = "chunks", "collection_id", 100
 def upgrade() -> None:
     import logging
 
-    from python_ops.db import connect
+    from python_ops.engines.context import Engines
     from python_ops.errors import VerificationError
     from python_ops.migrations.runtime import placeholder, repository_dsn
     from python_ops.partitions import repartition
     from python_ops.runner import LogProgress
 
     progress = LogProgress(logging.getLogger("migrata.partitions"))  # each step and batch in the log
-    with op.get_context().autocommit_block(), connect(repository_dsn(), autocommit=True) as conn:
+    with op.get_context().autocommit_block():
         report = repartition(
-            conn,
+            Engines.from_dsn(repository_dsn()),
             TABLE,
             COLUMN,
             PARTITIONS,
@@ -58,11 +59,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    from python_ops.db import connect
+    from python_ops.engines.context import Engines
     from python_ops.migrations.runtime import repository_dsn
     from python_ops.partitions import rollback, runs
 
-    with op.get_context().autocommit_block(), connect(repository_dsn(), autocommit=True) as conn:
-        state = {r["table_name"]: r["step"] for r in runs(conn)}
+    engines = Engines.from_dsn(repository_dsn())
+    with op.get_context().autocommit_block():
+        state = {r["table_name"]: r["step"] for r in runs(engines)}
         if state.get(f"public.{TABLE}", "rolled_back") != "rolled_back":
-            rollback(conn, TABLE)
+            rollback(engines, TABLE)
