@@ -19,13 +19,15 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-import clickhouse_connect
-from clickhouse_connect.driver.client import Client
 from psycopg.conninfo import conninfo_to_dict
 
 from python_ops.errors import ConfigError, EngineError, PreconditionError
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
 
 # chDB serialises queries per process; a lock keeps threads of one process from interleaving
 # DDL on the same session.
@@ -84,6 +86,8 @@ def chdb_busy(path: Path) -> ChdbBusyError | None:
 
 def open_client(*, url: str | None, chdb_path: Path, database: str | None = None) -> Client:
     """Open a client to the server at `url`, or to chDB at `chdb_path` when `url` is None."""
+    import clickhouse_connect  # loaded by the verbs that talk to ClickHouse, not by every start-up
+
     try:
         if url is None:
             chdb_path.mkdir(parents=True, exist_ok=True)

@@ -20,15 +20,16 @@ import fcntl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
-
-from clickhouse_connect.driver.client import Client
+from typing import IO, TYPE_CHECKING
 
 from python_ops.engines.clickhouse import ensure_pg_collection
 from python_ops.engines.context import Engines
 from python_ops.engines.postgres import EmbeddedPostgres, PostgresStatus
 from python_ops.errors import ConfigError
 from python_ops.settings import MigrataSettings
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
 
 # Files beside the embedded server's data directory (`<home>/postgres/`): the gate every start and stop
 # takes, the lease file `running()` blocks hold shared, and the mark of a server started on demand.
@@ -142,8 +143,11 @@ def up(settings: MigrataSettings) -> EnginesStatus:
     The server then belongs to the operator: no `running()` block stops it, only `down`.
     """
     if settings.embedded_postgres:
+        server = embedded_postgres(settings)
+        if not server.status().running:
+            server.refuse_busy_port()  # before the gate's lock files are written
         with _gate(settings):
-            embedded_postgres(settings).up()
+            server.up()
             _on_demand_mark(settings).unlink(missing_ok=True)
     else:
         from python_ops.db import connect

@@ -9,7 +9,6 @@ dbt-clickhouse PR #693 adds this driver: delete this module once a release has i
 
 from __future__ import annotations
 
-import importlib.abc
 import sys
 from types import ModuleType
 
@@ -80,8 +79,12 @@ def _patch(connections: ModuleType) -> None:
     connections.get_db_client = get_db_client  # bound by `from … import` at its import
 
 
-class _Finder(importlib.abc.MetaPathFinder):
-    """Patch dbt-clickhouse's connection module right after it is first imported."""
+class _Finder:
+    """Patch dbt-clickhouse's connection module right after it is first imported.
+
+    A meta path finder needs only `find_spec`; not subclassing `importlib.abc.MetaPathFinder` keeps
+    `importlib.abc` (and `importlib.resources` behind it) out of every interpreter's start-up.
+    """
 
     def find_spec(self, fullname, path, target=None):  # type: ignore[no-untyped-def]
         if fullname != _TARGET:

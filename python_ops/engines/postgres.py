@@ -150,6 +150,15 @@ class EmbeddedPostgres:
         return True
 
     # -- lifecycle ------------------------------------------------------------------------------
+    def refuse_busy_port(self) -> None:
+        """Refuse a start on a port another process listens on, before anything is written
+        (an initialised cluster or the lifetime lock files would be left behind)."""
+        if not _port_free(self.port):
+            raise ConfigError(
+                f"port {self.port} on 127.0.0.1 is in use by another process",
+                hint="set MIGRATA_POSTGRES__PORT to a free port, or stop what listens there",
+            )
+
     def up(self) -> PostgresStatus:
         """Start the server if it is not running; create the data directory and database if needed."""
         current = self.status()
@@ -162,12 +171,7 @@ class EmbeddedPostgres:
                 )
             self._ensure_database()
             return current
-        # before anything is written: a busy port must not leave an initialised cluster behind
-        if not _port_free(self.port):
-            raise ConfigError(
-                f"port {self.port} on 127.0.0.1 is in use by another process",
-                hint="set MIGRATA_POSTGRES__PORT to a free port, or stop what listens there",
-            )
+        self.refuse_busy_port()
         self._prepare_root()
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()

@@ -23,7 +23,7 @@ _EXPORTS = {
     "plan_downgrade": "api",
     "plan_upgrade": "api",
     "stamp": "api",
-    "status": "api",
+    "status": "status_report",
     "lint": "linter",
     "resolve_uri": "uri",
     "data_migration": "heavy",

@@ -7,15 +7,10 @@ Dagster and tests all call these functions.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import psycopg
 
 from python_ops.db import connect
 from python_ops.errors import ConfigError, PreconditionError
 from python_ops.migrations import drift, params
-from python_ops.migrations import pending as pending_store
 from python_ops.migrations.apply import run_steps
 from python_ops.migrations.config import alembic_config
 from python_ops.migrations.drift import DriftReport
@@ -23,11 +18,9 @@ from python_ops.migrations.graph import Graph, load_graph
 from python_ops.migrations.linter import DEFAULT_BIG_TABLE_ROWS, lint_revisions
 from python_ops.migrations.lock import DEFAULT_TIMEOUT_S, migration_lock
 from python_ops.migrations.models import (
-    ComponentStatus,
     MigrationPlan,
     MigrationResult,
     RevisionInfo,
-    StatusReport,
 )
 from python_ops.migrations.plan import (
     applied_revisions,
@@ -36,17 +29,9 @@ from python_ops.migrations.plan import (
     plan,
     read_heads,
 )
+from python_ops.migrations.status_report import session as _session
 from python_ops.migrations.uri import resolve_uri
 from python_ops.runner import ProgressCallback
-
-
-@contextmanager
-def _session(repository_uri: str) -> Iterator[tuple[str, Graph, psycopg.Connection]]:
-    """Load the graph first (a broken tree or plugin fails before any connection), then connect."""
-    graph = load_graph()
-    dsn = resolve_uri(repository_uri)
-    with connect(dsn, autocommit=True) as conn:
-        yield dsn, graph, conn
 
 
 def components() -> list[str]:
@@ -58,30 +43,6 @@ def current(repository_uri: str) -> dict[str, str | None]:
     """Current revision of each component (None where the component is not installed)."""
     with _session(repository_uri) as (_dsn, graph, conn):
         return current_by_component(graph, read_heads(conn))
-
-
-def status(repository_uri: str) -> StatusReport:
-    """Each component's current revision, head and pending count, plus recorded data migrations."""
-    with _session(repository_uri) as (_dsn, graph, conn):
-        heads = read_heads(conn)
-        cur = current_by_component(graph, heads)
-        rows = []
-        for component in graph.components:
-            revs = graph.component_revisions(component)
-            ids = [r.revision for r in revs]
-            at = ids.index(cur[component]) + 1 if cur.get(component) in ids else 0
-            todo = revs[at:]
-            rows.append(
-                ComponentStatus(
-                    component,
-                    cur.get(component),
-                    graph.head(component),
-                    len(todo),
-                    sum(r.online_safe is False for r in todo) if at else 0,
-                )
-            )
-        data = [p.as_dict() for p in pending_store.load(conn)]
-    return StatusReport(rows, data)
 
 
 def plan_upgrade(

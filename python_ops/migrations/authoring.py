@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from python_ops.errors import ConfigError
-from python_ops.migrations.config import VERSIONS, alembic_config
+from python_ops.migrations.config import alembic_config
 from python_ops.migrations.graph import Graph, load_graph
 from python_ops.migrations.models import RevisionInfo
+from python_ops.migrations.trees import VERSIONS
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 

@@ -1,22 +1,28 @@
 """Own the revision graph: which revisions exist, which component owns each, and its declarations.
 
-Reads files only (no database). Every structural fault becomes one `ConfigError` naming the object:
-a revision file that fails to import, a tree with two heads or two bases, a base revision without its
-component's branch label, a revision without declarations.
+Reads files only (no database). The graph is read from the revision files' source (their module-level
+`revision`, `down_revision`, `branch_labels`, `depends_on`, declarations and docstring are literals), so
+light verbs (`migrate status`, `history`) never load Alembic; Alembic's `ScriptDirectory` is loaded on
+first use of `Graph.script`, by the verbs that run or render revisions. Every structural fault becomes
+one `ConfigError` naming the object: a file that is not a revision, a revision that fails to import, a
+tree with two heads or two bases, a base revision without its component's branch label, a revision
+without declarations.
 """
 
 from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-
-from alembic.script import Script, ScriptDirectory
-from alembic.util import CommandError
+from typing import TYPE_CHECKING, Any
 
 from python_ops.errors import ConfigError
-from python_ops.migrations.config import alembic_config, component_dirs
 from python_ops.migrations.models import DataMigrationRef, RevisionInfo
+from python_ops.migrations.trees import component_dirs
+
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
 
 CORE = "core"
 
@@ -29,12 +35,8 @@ def _tuple(value: object) -> tuple[str, ...]:
     return tuple(str(v) for v in value)  # type: ignore[attr-defined]
 
 
-def _data_migrations(path: str) -> tuple[DataMigrationRef, ...]:
-    """Find `data_migration("name", estimate="m:f", run="m:f")` calls with literal arguments in a file."""
-    try:
-        tree = ast.parse(Path(path).read_text())
-    except (OSError, SyntaxError):
-        return ()
+def _data_migrations(tree: ast.Module) -> tuple[DataMigrationRef, ...]:
+    """Find `data_migration("name", estimate="m:f", run="m:f")` calls with literal arguments."""
     refs = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
@@ -50,18 +52,83 @@ def _data_migrations(path: str) -> tuple[DataMigrationRef, ...]:
     return tuple(refs)
 
 
-def _declaration(module: object, name: str) -> bool | None:
-    value = getattr(module, name, None)
+def _literals(tree: ast.Module) -> dict[str, Any]:
+    """The module-level names assigned a literal (`revision = "x"`, `online_safe: bool = True`)."""
+    found: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        try:
+            literal = ast.literal_eval(value)
+        except ValueError:
+            continue  # not a literal: Alembic would read it, so the fault shows where it is used
+        for target in targets:
+            if isinstance(target, ast.Name):
+                found[target.id] = literal
+    return found
+
+
+def _declaration(values: dict[str, Any], name: str) -> bool | None:
+    value = values.get(name)
     return value if isinstance(value, bool) else None
+
+
+def _read_revision(path: Path, component: str) -> tuple[RevisionInfo, tuple[str, ...]]:
+    """One revision file's graph entry and branch labels, from its source."""
+    try:
+        tree = ast.parse(path.read_text(), filename=str(path))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ConfigError(
+            f"a revision file failed to load: {path}: {type(exc).__name__}: {exc}",
+            hint="fix the revision file; nothing was applied",
+        ) from None
+    values = _literals(tree)
+    revision = values.get("revision")
+    if not isinstance(revision, str) or not revision:
+        raise ConfigError(
+            f'{path} in component {component!r}\'s version directory has no literal `revision = "…"`',
+            hint="move helper modules out of versions/<component>/ (or name them _*.py)",
+        )
+    doc = (ast.get_docstring(tree) or "").strip()
+    info = RevisionInfo(
+        component=component,
+        revision=revision,
+        down_revision=_tuple(values.get("down_revision")),
+        message=doc.splitlines()[0] if doc else "",
+        path=str(path),
+        online_safe=_declaration(values, "online_safe"),
+        backward_compatible=_declaration(values, "backward_compatible"),
+        forward_compatible=_declaration(values, "forward_compatible"),
+        depends_on=_tuple(values.get("depends_on")),
+        data_migrations=_data_migrations(tree),
+    )
+    return info, _tuple(values.get("branch_labels"))
 
 
 @dataclass
 class Graph:
     """The loaded revision graph of every component."""
 
-    script: ScriptDirectory
     dirs: dict[str, Path]
     revisions: dict[str, RevisionInfo] = field(default_factory=dict)
+    branch_labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @cached_property
+    def script(self) -> ScriptDirectory:
+        """Alembic's view of the same files, loaded (every revision imported) on first use."""
+        return _load_script(self.dirs)
+
+    def dependencies(self, revision: str) -> tuple[str, ...]:
+        """The revisions `revision` depends on; a branch label among them is resolved by Alembic."""
+        deps = self.revisions[revision].depends_on
+        if all(d in self.revisions for d in deps):
+            return deps
+        script_rev = self.script.get_revision(revision)
+        return tuple(getattr(script_rev, "_resolved_dependencies", ()) or ())
 
     @property
     def components(self) -> list[str]:
@@ -119,23 +186,15 @@ class Graph:
             )
 
 
-def _component_for(script: Script, dirs: dict[Path, str]) -> str:
-    folder = Path(script.path).resolve().parent
-    if folder in dirs:
-        return dirs[folder]
-    raise ConfigError(
-        f"revision {script.revision} ({script.path}) is outside every component's version directory",
-        hint="move it into versions/<component>/",
-    )
+def _load_script(dirs: dict[str, Path]) -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
 
+    from python_ops.migrations.config import alembic_config
 
-def load_graph(dirs: dict[str, Path] | None = None) -> Graph:
-    """Load every component's tree and check its shape (one base, one head, the base labelled)."""
-    dirs = dirs if dirs is not None else component_dirs()
-    cfg = alembic_config("postgresql://unused", dirs=dirs)
     try:
-        script = ScriptDirectory.from_config(cfg)
-        scripts = list(script.walk_revisions("base", "heads"))
+        script = ScriptDirectory.from_config(alembic_config("postgresql://unused", dirs=dirs))
+        list(script.walk_revisions("base", "heads"))
     except CommandError as exc:
         raise ConfigError(
             f"the migration trees are inconsistent: {exc}", hint="fix the revision files"
@@ -145,22 +204,34 @@ def load_graph(dirs: dict[str, Path] | None = None) -> Graph:
             f"a revision file failed to load: {type(exc).__name__}: {exc}",
             hint="fix the revision file (run with --debug for the traceback); nothing was applied",
         ) from exc
-    by_dir = {p.resolve(): name for name, p in dirs.items()}
-    graph = Graph(script=script, dirs=dirs)
-    for sc in scripts:
-        module = sc.module
-        graph.revisions[sc.revision] = RevisionInfo(
-            component=_component_for(sc, by_dir),
-            revision=sc.revision,
-            down_revision=_tuple(sc.down_revision),
-            message=(sc.doc or "").strip().splitlines()[0] if sc.doc else "",
-            path=str(sc.path),
-            online_safe=_declaration(module, "online_safe"),
-            backward_compatible=_declaration(module, "backward_compatible"),
-            forward_compatible=_declaration(module, "forward_compatible"),
-            depends_on=_tuple(sc.dependencies),
-            data_migrations=_data_migrations(sc.path),
-        )
+    return script
+
+
+def load_graph(dirs: dict[str, Path] | None = None) -> Graph:
+    """Read every component's tree and check its shape (one base, one head, the base labelled)."""
+    dirs = dirs if dirs is not None else component_dirs()
+    graph = Graph(dirs=dirs)
+    for component, directory in dirs.items():
+        for path in sorted(directory.glob("*.py")):
+            if path.name[0] in "_.":
+                continue
+            info, labels = _read_revision(path, component)
+            if info.revision in graph.revisions:
+                raise ConfigError(
+                    f"the migration trees are inconsistent: revision {info.revision} is defined twice "
+                    f"({graph.revisions[info.revision].path} and {path})",
+                    hint="fix the revision files",
+                )
+            graph.revisions[info.revision] = info
+            graph.branch_labels[info.revision] = labels
+    for info in graph.revisions.values():
+        missing = [d for d in info.down_revision if d not in graph.revisions]
+        if missing:
+            raise ConfigError(
+                f"the migration trees are inconsistent: revision {info.revision} revises "
+                f"{', '.join(missing)}, which no component has",
+                hint="fix the revision files",
+            )
     _check_shape(graph)
     return graph
 
@@ -185,8 +256,7 @@ def _check_shape(graph: Graph) -> None:
                 f"component {component!r} has {len(bases)} base revisions: {', '.join(bases)}",
                 hint="a component's tree starts with exactly one revision",
             )
-        base = graph.script.get_revision(bases[0])
-        if base is None or component not in (base._orig_branch_labels or ()):
+        if component not in graph.branch_labels.get(bases[0], ()):
             raise ConfigError(
                 f"the base revision {bases[0]} of component {component!r} lacks its branch label",
                 hint=f"set branch_labels = ({component!r},) in {Path(graph.revisions[bases[0]].path).name}",

@@ -10,9 +10,6 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from alembic.script.revision import RevisionError
-from alembic.util import CommandError
-
 from python_ops.errors import ConfigError
 from python_ops.migrations.graph import CORE, Graph
 from python_ops.migrations.models import (
@@ -48,9 +45,7 @@ def applied_revisions(graph: Graph, heads: tuple[str, ...]) -> set[str]:
         seen.add(rev)
         info = graph.revisions[rev]
         todo.extend(d for d in info.down_revision if d in graph.revisions)
-        script_rev = graph.script.get_revision(rev)
-        deps = getattr(script_rev, "_resolved_dependencies", ()) or ()
-        todo.extend(d for d in deps if d in graph.revisions)
+        todo.extend(d for d in graph.dependencies(rev) if d in graph.revisions)
     return seen
 
 
@@ -123,6 +118,9 @@ def plan(
     """Plan `direction` to `target` from `heads`; return the plan and Alembic's steps in the same order."""
     dest = normalize_target(graph, target, direction)
     current = current_by_component(graph, heads)
+    from alembic.script.revision import RevisionError  # Alembic loads only for verbs that plan
+    from alembic.util import CommandError
+
     try:
         if direction == "upgrade":
             steps = graph.script._upgrade_revs(dest, heads)  # type: ignore[arg-type]

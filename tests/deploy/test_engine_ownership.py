@@ -115,7 +115,9 @@ def _serve_dev_until_up_then_stop(settings: MigrataSettings, tmp_dagster_home: s
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 90
+        # a hang guard, not a timing claim: the first start parses both dbt projects (2.5 min measured
+        # on the 2 cores while other suites ran; the start-up time is a benchmark figure, not a test)
+        deadline = time.monotonic() + 300
         while True:
             assert dev.poll() is None, "make dev exited before serving"
             try:
@@ -124,7 +126,7 @@ def _serve_dev_until_up_then_stop(settings: MigrataSettings, tmp_dagster_home: s
                         break
             except OSError:
                 pass
-            assert time.monotonic() < deadline, "the Dagster UI did not come up within 90 s"
+            assert time.monotonic() < deadline, "the Dagster UI did not come up within 300 s"
             time.sleep(0.5)
         assert server_pid(settings), "make dev serves with the engines up"
     finally:

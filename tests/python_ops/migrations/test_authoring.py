@@ -8,7 +8,7 @@ import pytest
 
 from python_ops.errors import ConfigError
 from python_ops.migrations.authoring import new_revision, render_docs
-from python_ops.migrations.config import builtin_dirs
+from python_ops.migrations.trees import builtin_dirs
 from python_ops.migrations.graph import load_graph
 
 
