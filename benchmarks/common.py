@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import statistics
 import tempfile
@@ -88,6 +89,33 @@ def disk_bytes(path: Path) -> int:
             if f.is_file() and not f.is_symlink():
                 total += f.stat().st_blocks * 512
     return total
+
+
+def cpu_seconds(pg_data: Path) -> tuple[float, float]:
+    """(this process's CPU seconds incl. chDB's threads, the Postgres server's CPU seconds so far).
+
+    Postgres: the postmaster's own and its reaped children's time (backends that exited, e.g. the
+    connections chDB's `postgresql()` opens) plus every live child's.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    own = time.process_time()
+    try:
+        master = int((pg_data / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return own, 0.0
+
+    def fields(pid: int) -> list[str]:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return []
+
+    f = fields(master)
+    total = sum(int(x) for x in f[11:15]) if f else 0  # utime, stime, cutime, cstime
+    for child in _children(master):
+        c = fields(child)
+        total += sum(int(x) for x in c[11:13]) if c else 0
+    return own, total / tick
 
 
 class Meter:
