@@ -143,8 +143,8 @@ def run(session: Session, scale: str) -> list[Figure]:
                 base,
                 "bare INSERT INTO partitioned SELECT * FROM chunks",
                 "≤ 2.5x",
-                size=rows,
             ),
+            Figure(bench, "repartition (curve)", seconds, "s", base, "bare INSERT … SELECT", size=rows),
             Figure(
                 bench,
                 "repartition vs the seed's quoted time",
