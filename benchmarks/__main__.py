@@ -1,4 +1,7 @@
-"""Run the benchmarks: `python -m benchmarks [--only CAP] [--scale small|full]` (`make bench`).
+"""Run the benchmarks: `python -m benchmarks [--only CAP] [--scale small|full|xl]` (`make bench`).
+
+`--scale xl` (not in CI) runs only the benchmarks that define `XL = True`, at ten times the seeds'
+sizes; `--plot` draws each capability's cost-vs-size curve from the JSON results into docs/.
 
 Each benchmark makes its own data at the chosen scale in a fresh embedded-engine session and prints
 its figures as ratios against a baseline measured in the same run; JSON goes to benchmarks/results/.
@@ -39,18 +42,27 @@ def main() -> int:
     parser.add_argument(
         "--scale",
         default="full",
-        choices=["small", "full"],
-        help="small: a quick smoke run; full: the sizes the issues name",
+        choices=["small", "full", "xl"],
+        help="small: a quick smoke run; full: the sizes the issues name; xl: ten times those (not in CI)",
     )
+    parser.add_argument("--plot", action="store_true", help="only draw docs/scale_<cap>.png from results/")
     args = parser.parse_args()
+    if args.plot:
+        from benchmarks.plots import plot_all
+
+        for path in plot_all():
+            print(path)
+        return 0
     console = Console()
     all_figures: list[Figure] = []
     for name in discover(args.only):
         module = importlib.import_module(name)
+        if args.scale == "xl" and not getattr(module, "XL", False):
+            continue
         console.print(f"[bold]{name}[/bold] ({args.scale})")
         with session() as s:
             figures = module.run(s, args.scale)
-        write_results(name.split(".")[-1], figures, {"scale": args.scale})
+        write_results(name.split(".")[-1], figures, {"scale": args.scale, "capability": name.split(".")[1]})
         all_figures.extend(figures)
         table = Table(title_justify="left")
         for col in ("figure", "value", "baseline", "ratio", "goal"):

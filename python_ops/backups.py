@@ -5,6 +5,8 @@ beside it, verifies the copy by count + checksum + spot checks against the sourc
 and registers it; a copy that does not verify is rolled back and never registered. The manager verbs
 (`list_backups`, `backup_status`, `verify_backup`, `extend_backup`, `cleanup_backups`) work on the
 registry; cleanup drops only backups that are both expired and verified, and keeps their registry rows.
+`register_kept_table` / `seal_kept_table` / `release_kept_table` register a table an operation keeps in
+place instead of copying it (a repartitioned table's retired original), with the same registry and cleanup.
 
 The manager verbs take `Engines` first and open their own connection. `create_backup` is the building
 block operations call inside their own run: it takes the operation's connection (and runs in a savepoint
@@ -175,6 +177,75 @@ def create_backup(
         )
     assert row is not None
     return BackupRecord(**row)
+
+
+def register_kept_table(
+    conn: psycopg.Connection,
+    table: catalog.TableRef | tuple[str, str],
+    *,
+    source_table: str,
+    revision: str,
+    checksum_columns: Sequence[str],
+    retention_days: int,
+    note: str,
+    fingerprint: tuple[int, str] | None = None,
+) -> None:
+    """Register a table an operation keeps in place as its backup (no copy), inside the caller's transaction.
+
+    Used for the retired original of a repartitioned table: it is the original's own heap, which the run
+    only read, so there is nothing to copy. With `fingerprint` (rows, checksum over `checksum_columns`)
+    already verified by the operation it is registered 'verified' at once; without, it is 'created' and
+    `seal_kept_table` fingerprints it later (cleanup never drops an unsealed one).
+    """
+    schema, name = (table.schema, table.name) if isinstance(table, catalog.TableRef) else table
+    rows, checksum = fingerprint if fingerprint is not None else (0, "")
+    conn.execute(
+        """INSERT INTO migration_backups
+               (backup_table, backup_schema, source_table, migration_revision, row_count, checksum,
+                checksum_columns, size_bytes, status, created_at, expires_at, verified_at, note)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, pg_total_relation_size(%s::regclass), %s, now(),
+                   now() + make_interval(days => %s), CASE WHEN %s THEN clock_timestamp() END, %s)""",
+        (
+            name,
+            schema,
+            source_table,
+            revision,
+            rows,
+            checksum,
+            list(checksum_columns),
+            f'"{schema}"."{name}"',
+            "verified" if fingerprint is not None else "created",
+            retention_days,
+            fingerprint is not None,
+            note,
+        ),
+    )
+
+
+def seal_kept_table(conn: psycopg.Connection, schema: str, table: str) -> BackupRecord:
+    """Fingerprint a kept table registered 'created' (count + checksum in one snapshot), mark it verified."""
+    record = _get(conn, f"{schema}.{table}")
+    if record.status != "created":
+        return record
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        rows, checksum = catalog.fingerprint(conn, record.ident, record.checksum_columns)
+        conn.execute(
+            """UPDATE migration_backups SET row_count = %s, checksum = %s, status = 'verified',
+                   verified_at = clock_timestamp() WHERE id = %s AND status = 'created'""",
+            (rows, checksum, record.id),
+        )
+    return _get(conn, f"{schema}.{table}")
+
+
+def release_kept_table(conn: psycopg.Connection, schema: str, table: str, why: str) -> None:
+    """Mark a kept table's registry row 'dropped' when the operation's inverse took it back into use."""
+    conn.execute(
+        """UPDATE migration_backups SET status = 'dropped', dropped_at = now(),
+               note = coalesce(note || '; ', '') || %s
+            WHERE backup_schema = %s AND backup_table = %s AND status <> 'dropped'""",
+        (why, schema, table),
+    )
 
 
 def spot_check(

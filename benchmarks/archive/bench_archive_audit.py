@@ -13,11 +13,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Figure, Session, timed
+from benchmarks.common import Figure, Session, cpu_seconds, timed
 from migrata_samples import archive_rows as sample
 from python_ops import archive
 from python_ops.archive.apply import specs
@@ -29,6 +31,7 @@ from python_ops.settings import MigrataSettings
 
 TABLE = "lifecycle_audit_log"
 NAME = "archive_audit"
+XL = True
 
 
 def _with(settings: MigrataSettings, **values: object) -> MigrataSettings:
@@ -70,14 +73,34 @@ def _seed_approach(settings: MigrataSettings, dsn: str, cutoff: datetime, limit:
 
 
 class PhaseClock:
-    """A fault hook that only notes when a run reaches each phase (first time), to split its time."""
+    """A fault hook that only notes when a run reaches each phase (first time), to split its time,
+    and the CPU seconds of this process (chDB runs in it) and of Postgres at each mark."""
 
-    def __init__(self) -> None:
+    def __init__(self, pg_data: Path | None = None) -> None:
+        self.pg_data = pg_data
         self.started = time.perf_counter()
         self.marks: dict[str, float] = {}
+        self.cpu: dict[str, tuple[float, float]] = {"start": self._cpu()}
+
+    def _cpu(self) -> tuple[float, float]:
+        return cpu_seconds(self.pg_data) if self.pg_data else (0.0, 0.0)
 
     def __call__(self, phase: str) -> None:
-        self.marks.setdefault(phase, time.perf_counter())
+        if phase not in self.marks:
+            self.marks[phase] = time.perf_counter()
+            self.cpu[phase] = self._cpu()
+
+    def cpu_split(self) -> dict[str, tuple[float, float]]:
+        """Phase → (CPU s of migrata + chDB, CPU s of Postgres)."""
+        end = self._cpu()
+        order = [("plan", "start", "copy"), ("copy", "copy", "verify"), ("verify", "verify", "watermark"),
+                 ("finish", "watermark", None)]  # fmt: skip
+        out = {}
+        for name, a, b in order:
+            x, y = self.cpu[a], self.cpu[b] if b else end
+            # a backend exiting between two marks can shift a few ms across them: never below 0
+            out[name] = (max(0.0, y[0] - x[0]), max(0.0, y[1] - x[1]))
+        return out
 
     def split(self, ended: float) -> dict[str, float]:
         m = self.marks
@@ -90,7 +113,7 @@ class PhaseClock:
 
 
 def run(session: Session, scale: str) -> list[Figure]:
-    n = 5_000_000 if scale == "full" else 200_000
+    n = {"small": 200_000, "full": 5_000_000, "xl": 50_000_000}[scale]
     now = datetime.now(UTC)
     settings = _with(session.settings, max_age_hours=168, grace_period_hours=24)
     with connect(session.dsn, autocommit=True) as conn:
@@ -124,16 +147,19 @@ def run(session: Session, scale: str) -> list[Figure]:
     first_s, _ = timed(lambda: archive.archive_models(settings).prepare(engines, all_specs))
 
     # migrata: copy + verify + watermark (cleanup measured separately), push then pull into an empty table
-    results, splits = {}, {}
-    for transport in ("push", "pull"):
+    results, splits, cpu = {}, {}, {}
+    meter = session.meter()
+    for transport in ("push", "pull") if scale != "xl" else ("pull",):
         cfg = _with(settings, transport=transport)
         with control.clickhouse(cfg) as ch:
             ch.command(f"TRUNCATE TABLE {TABLE}")
         with connect(session.dsn, autocommit=True) as conn:
             conn.execute("DELETE FROM migration_watermarks")
-        clock = PhaseClock()
-        seconds, reports = timed(lambda cfg=cfg, clock=clock: _run(cfg, table=TABLE, now=now, hook=clock))
+        clock = PhaseClock(session.settings.pg_data_dir / "data")
+        with meter if transport == "pull" else contextlib.nullcontext():
+            seconds, reports = timed(lambda cfg=cfg, clock=clock: _run(cfg, table=TABLE, now=now, hook=clock))
         splits[transport] = clock.split(clock.started + seconds)
+        cpu[transport] = clock.cpu_split()
         assert all(r.ok for r in reports), [r.summary() for r in reports]
         copied = sum(int(r.details.get("records_migrated", 0)) for r in reports)
         assert copied == aged, (copied, aged)
@@ -142,7 +168,7 @@ def run(session: Session, scale: str) -> list[Figure]:
     kept_s, kept = timed(lambda: _run(settings, table=TABLE, now=now))
     assert all(r.status == "nothing-to-do" for r in kept)
     bare_name = "bare INSERT … SELECT FROM postgresql()"
-    for transport, label in (("pull", "pull: postgresql()"), ("push", "push: COPY → Arrow")):
+    for transport, label in (("pull", "pull: postgresql()"), ("push", "push: COPY → Arrow"))[: len(results)]:
         secs, rps = results[transport]
         default = transport == "pull"
         figures.append(Figure(NAME, f"archive {aged} rows incl. verification ({label})", secs, "s", bare_s,
@@ -151,6 +177,24 @@ def run(session: Session, scale: str) -> list[Figure]:
                               bare_rps, bare_name, "≥ 500K rows/s" if default else ""))  # fmt: skip
     for phase, secs in splits["pull"].items():
         figures.append(Figure(NAME, f"pull run: {phase}", secs, "s", results["pull"][0], "whole run"))
+    for phase, (mine, pg) in cpu["pull"].items():
+        figures.append(Figure(NAME, f"pull run CPU, {phase}: migrata + chDB", mine, "CPU s"))
+        figures.append(Figure(NAME, f"pull run CPU, {phase}: Postgres", pg, "CPU s"))
+    total_cpu = sum(a + b for a, b in cpu["pull"].values())
+    figures.append(
+        Figure(
+            NAME, "pull run CPU, all phases, both engines", total_cpu, "CPU s", results["pull"][0], "wall s"
+        )
+    )
+    figures += meter.figures(NAME, f"archive {aged} rows (pull)")
+    figures.append(Figure(NAME, "archive run (pull)", results["pull"][0], "s", bare_s, bare_name, size=aged))
+    figures.append(
+        Figure(NAME, "incremental run, nothing new, no cleanup (rows kept)", kept_s, "s", size=aged)
+    )
+    if scale == "xl":  # the first run and an incremental one; the rest is measured at full
+        figures.append(Figure(NAME, f"the same, no cleanup yet ({aged} archived rows still in Postgres)",
+                              kept_s, "s"))  # fmt: skip
+        return figures
     pull_rps = results["pull"][1]
     seed_rps = _seed_approach(settings, session.dsn, cutoff, limit=min(aged, 300_000))
     seed_name = "archive throughput vs the seed's loop (10K rows per fetch+insert)"

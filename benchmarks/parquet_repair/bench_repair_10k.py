@@ -22,6 +22,7 @@ from python_ops.parquet_repair.models import StoreConfig
 from python_ops.parquet_repair.storage import Storage
 
 NAME = "parquet_repair"
+XL = True
 MIX = {"legacy": 0.8, "corrupt": 0.1, "truncated": 0.1}  # all repairable: the same work for every contender
 
 
@@ -44,7 +45,7 @@ def seed_script_loop(conn: psycopg.Connection, storage: Storage) -> int:
 
 
 def run(session: Session, scale: str) -> list[Figure]:
-    files = 10_000 if scale == "full" else 1_000
+    files = {"small": 1_000, "full": 10_000, "xl": 100_000}[scale]
     store = StoreConfig()
     storage = Storage.from_url(str(session.home / "objects"))
     with psycopg.connect(session.dsn, autocommit=True) as conn:
@@ -62,7 +63,8 @@ def run(session: Session, scale: str) -> list[Figure]:
         raw_damaged = len(damaged) / (time.perf_counter() - started)
 
         started = time.perf_counter()
-        report = repair(Engines.from_dsn(session.dsn), store, storage, batch_size=500, workers=8)
+        with session.meter() as meter:
+            report = repair(Engines.from_dsn(session.dsn), store, storage, batch_size=500, workers=8)
         elapsed = time.perf_counter() - started  # all of it: classify, backup, batches, verify
         assert report.status == "ok" and report.details["migrated"] == len(damaged), report.summary()
 
@@ -76,6 +78,16 @@ def run(session: Session, scale: str) -> list[Figure]:
     label = f"{files} files, {len(damaged)} damaged"
     whole = "whole run: classify all, backup, batches, verify"
     return [
+        *meter.figures(NAME, f"repair {label}"),
+        Figure(
+            NAME,
+            "repair, damaged entries fixed per s",
+            len(damaged) / elapsed,
+            "entries/s",
+            raw_damaged,
+            "pq.read_metadata loop over the damaged files",
+            size=files,
+        ),
         Figure(
             NAME,
             f"repair, whole store ({label}; {whole}): all entries / run time",

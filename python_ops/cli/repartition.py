@@ -13,8 +13,8 @@ from python_ops.cli.context import state
 from python_ops.cli.output import print_json, print_report, print_table, progress
 
 app = typer.Typer(
-    help="Repartition a live table into N LIST partitions by a stable hash of a column: backup, online "
-    "copy, verification, atomic swap, rollback.",
+    help="Repartition a live table into N LIST partitions by a stable hash of a column: online copy, "
+    "verification, atomic swap (the original kept as the registered backup), rollback.",
     no_args_is_help=True,
 )
 
@@ -44,7 +44,7 @@ def run(
     ),
     wait: bool = WAIT,
 ) -> None:
-    """Repartition a table online: backup, copy with captured writes, verify, swap."""
+    """Repartition a table online: copy with captured writes, verify, swap; the original is the backup."""
     from python_ops import partitions
 
     s = state(ctx)

@@ -3,7 +3,9 @@
 Steps (state kept in `repartition_runs`, in names like pgslice — `<t>_intermediate`, `<t>_delta`,
 `<t>_retired_<ts>` — and in table comments):
 1. pre-check (`repartition_plan.precheck`): one `PreconditionError`, nothing changed;
-2. timestamped backup registered in `migration_backups`; 3. verified or abort (`create_backup`);
+2-3. no copy is made up front: the run only reads the original (the capture triggers write to the delta
+table), and after the swap the original itself is kept as `<t>_retired_<ts>`, registered in
+`migration_backups` as the run's verified backup until its retention ends;
 4. `<t>_intermediate` PARTITION BY LIST (partition_key) with N partitions; 5. capture triggers on the old
 table, then the batched copy through the shared runner (resumable by primary-key position), then the
 primary key, indexes and foreign keys; 6. verification in one REPEATABLE READ snapshot after replaying
@@ -22,6 +24,7 @@ import psycopg
 from psycopg import sql
 
 from python_ops import pgcatalog as catalog
+from python_ops.backups import seal_kept_table
 from python_ops.errors import PreconditionError
 from python_ops.partitions import online
 from python_ops.partitions.repartition_plan import RepartitionSpec
@@ -95,10 +98,39 @@ class CopyRows(Operation):
 
     def verify(self, conn: psycopg.Connection, plan: Plan) -> list[Check]:
         self.hook("verify")
-        return verify_copy(conn, self.spec)
+        checks = verify_copy(conn, self.spec)
+        by_name = {c.name: c for c in checks}
+        # the original's figures in the verification snapshot: the retired table's, if nothing is written
+        # to it before the swap
+        self.verified = (int(by_name["row_count"].expected), str(by_name["checksum"].expected))
+        return checks
 
     def finish(self, conn: psycopg.Connection, plan: Plan, report: Report) -> None:
-        report.details.update(swap(conn, self.spec, hook=self.hook, lock_timeout_ms=self.lock_timeout_ms))
+        report.details.update(
+            swap(
+                conn,
+                self.spec,
+                verified=self.verified,
+                retention_days=self.retention_days,
+                revision=self.revision,
+                hook=self.hook,
+                lock_timeout_ms=self.lock_timeout_ms,
+            )
+        )
+        self.hook("seal")  # committed: the retired original is registered, perhaps still to fingerprint
+        if report.details["backup_table"] is not None:
+            retired = seal_kept_table(conn, self.spec.table.schema, report.details["backup_table"])
+            report.checks.append(
+                Check(
+                    "retired original registered as the backup",
+                    retired.status == "verified",
+                    "verified",
+                    retired.status,
+                    f"{retired.row_count} rows, kept until {retired.expires_at:%Y-%m-%d %H:%M} UTC"
+                    if retired.expires_at
+                    else "",
+                )
+            )
         self.hook("swapped")  # committed; the foreign keys are still NOT VALID here
         check = validate_foreign_keys(conn, self.spec)
         report.checks.append(check)
@@ -106,6 +138,9 @@ class CopyRows(Operation):
             report.status = "failed"
 
     lock_timeout_ms = 2_000
+    retention_days = 7
+    revision: str | None = None
+    verified: tuple[int, str] | None = None
 
 
 def _constraints(conn: psycopg.Connection, spec: RepartitionSpec, table: str) -> set[str]:

@@ -261,13 +261,14 @@ def precheck(
         table_bytes=size,
         free_bytes=free,
     )
-    needed = 2 * size + size // 5  # the backup and the new table, plus their indexes and WAL headroom
+    # the new table with its indexes and WAL headroom; no backup copy (the original is kept as the backup)
+    needed = size + size // 5
     if free is None:
         spec.notes.append("free disk space not visible from here: disk check skipped")
     elif free < needed and not resuming:
         raise _fail(
             f"not enough disk for repartitioning {ref.qualified}: needs about {needed // 2**20} MiB "
-            f"(backup + new table), {free // 2**20} MiB free",
+            f"(the new table), {free // 2**20} MiB free",
             "free space (e.g. `migrata backups cleanup`) or move the data directory to a larger disk",
         )
     if KEY_COLUMN not in pk:
@@ -275,7 +276,7 @@ def precheck(
     if has_key:
         spec.notes.append(f"{KEY_COLUMN} values are recomputed as migrata_partition_key({column}::text, N)")
     if rows == 0:
-        spec.notes.append("table is empty: no backup or copy needed, only the new structure and the swap")
+        spec.notes.append("table is empty: no copy needed, only the new structure and the swap")
     return spec
 
 
@@ -289,10 +290,11 @@ def build_plan(spec: RepartitionSpec, operation: str) -> Plan:
             f"free {'unknown' if spec.free_bytes is None else str(spec.free_bytes // 2**20) + ' MiB'}"
         ),
         Step(
-            f"back up {qual} to {spec.name}_backup_YYYYMMDD_HHMMSS and verify it "
-            "(count, checksum, spot checks)",
-            f'CREATE TABLE "{t.schema}"."{spec.name}_backup_…" AS SELECT * FROM "{t.schema}"."{spec.name}"',
-            f'DROP TABLE "{t.schema}"."{spec.name}_backup_…"  -- by `migrata backups cleanup` after expiry',
+            f"keep the original as the backup: after the swap {qual} stays as "
+            f"{spec.name}_retired_YYYYMMDD_HHMMSS, registered in migration_backups with its verified "
+            "count and checksum until its retention ends (no copy: the run only reads it)",
+            "",
+            f'DROP TABLE "{t.schema}"."{spec.name}_retired_…"  -- by `migrata backups cleanup` after expiry',
         ),
         Step(
             f"create {spec.new_name} PARTITION BY LIST ({spec.key_column}) with {spec.partitions} partitions",

@@ -23,7 +23,7 @@ import psycopg
 from psycopg import sql
 
 from python_ops import pgcatalog as catalog
-from python_ops.backups import create_backup
+from python_ops.backups import seal_kept_table
 from python_ops.errors import PreconditionError
 from python_ops.locks import operation_lock
 from python_ops.partitions import online
@@ -38,7 +38,7 @@ from python_ops.partitions.state import (
     set_step,
     state_details,
 )
-from python_ops.runner import Plan, Progress, ProgressCallback, Report, checkpoints, execute
+from python_ops.runner import Check, Plan, Progress, ProgressCallback, Report, checkpoints, execute
 
 if TYPE_CHECKING:
     from python_ops.engines.context import Engines
@@ -177,8 +177,9 @@ def _repartition(
             f"{state['partitions']} LIST partitions",
             0,
         )
-        # a run killed right after its swap left the foreign keys NOT VALID: validate them now
-        checks = [] if dry_run else [validate_pending_foreign_keys(conn, ref)]
+        # a run killed right after its swap left the foreign keys NOT VALID (and perhaps the retired
+        # original's backup unsealed): finish both now
+        checks = [] if dry_run else [*_seal_retired(conn, state), validate_pending_foreign_keys(conn, ref)]
         return Report(
             op_name,
             "nothing-to-do" if all(c.ok for c in checks) else "failed",
@@ -230,23 +231,6 @@ def _repartition(
         state = load_run(conn, qualified)
     assert state is not None
 
-    if state["backup_table"] is None and spec.rows > 0:
-        _notify(on_progress, op_name, "backing up and verifying the backup")
-        # the backup and the step that names it commit together: a kill never leaves a backup the
-        # rerun does not know of (it would make a second one)
-        with conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            record = create_backup(
-                conn,
-                qualified,
-                revision=revision or "repartition",
-                retention_days=retention_days,
-                note=f"before repartitioning {qualified} by {column} into {partitions} LIST partitions",
-            )
-            set_step(conn, qualified, "backed_up", backup_table=record.backup_table)
-        state["backup_table"] = record.backup_table
-        hook("backup")
-
     _notify(on_progress, op_name, f"creating {spec.new_name} with {partitions} partitions")
     create_intermediate(conn, spec)
     with conn.transaction():
@@ -265,14 +249,31 @@ def _repartition(
         with conn.transaction():
             conn.execute(sql.SQL("TRUNCATE {}").format(spec.ident(spec.new_name)))
     copy = CopyRows(spec, plan, hook)
-    copy.lock_timeout_ms = lock_timeout_ms
+    copy.lock_timeout_ms, copy.retention_days, copy.revision = lock_timeout_ms, retention_days, revision
     if spec.rows == 0 and (saved is None or saved.status != "running"):
         report = _run_empty(conn, copy, plan)
     else:
         report = execute(copy, conn, on_progress=on_progress)
-    report.details.update({"backup_table": state["backup_table"], "notes": "; ".join(spec.notes)})
+    report.details.setdefault("backup_table", state["backup_table"])
+    report.details["notes"] = "; ".join(spec.notes)
     report.elapsed_s = time.monotonic() - started
     return report
+
+
+def _seal_retired(conn: psycopg.Connection, state: dict[str, Any]) -> list[Check]:
+    """The retired original's registry row, fingerprinted if a kill came between the swap and its seal."""
+    retired, schema = state["retired_table"], state["table_name"].split(".", 1)[0]
+    if not retired or not catalog.exists(conn, schema, retired):
+        return []
+    row = conn.execute(
+        "SELECT status FROM migration_backups WHERE backup_schema = %s AND backup_table = %s",
+        (schema, retired),
+    ).fetchone()
+    if row is None or row[0] != "created":
+        return []
+    record = seal_kept_table(conn, schema, retired)
+    ok = record.status == "verified"
+    return [Check("retired original registered as the backup", ok, "verified", record.status)]
 
 
 def _run_empty(conn: psycopg.Connection, copy: CopyRows, plan: Plan) -> Report:

@@ -18,6 +18,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from python_ops import pgcatalog as catalog
+from python_ops.backups import release_kept_table
 from python_ops.errors import PreconditionError, VerificationError
 from python_ops.locks import operation_lock
 from python_ops.partitions import online
@@ -128,7 +129,8 @@ def _rollback_swapped(
     if not retired or not catalog.exists(conn, schema, retired):
         raise PreconditionError(
             f"the retired original {schema}.{retired} of {schema}.{name} is gone",
-            hint=f"restore it from the backup {state['backup_table']} (`migrata backups list`) by hand",
+            hint="it was the run's backup and its retention ended (`migrata backups list --all`); the "
+            "repartitioned table is the only copy now",
         )
     current = catalog.resolve(conn, f"{schema}.{name}")
     old = catalog.resolve(conn, f"{schema}.{retired}")
@@ -221,6 +223,8 @@ def _rollback_swapped(
         conn.execute(sql.SQL("COMMENT ON TABLE {} IS NULL").format(sql.Identifier(schema, name)))
         # Verified equal above, in this transaction: the partitioned copy holds nothing the original lacks.
         conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(schema, unswapped)))
+        # the retired original was the run's registered backup; it is the live table again
+        release_kept_table(conn, schema, retired, f"restored as {schema}.{name} by rollback")
         result.update(changed=int(changed[0]) if changed else 0, rows=a[0], checksum=a[1])
 
     online.with_lock_retries(conn, f"roll back {schema}.{name}", work, lock_timeout_ms=lock_timeout_ms)

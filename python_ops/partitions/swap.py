@@ -2,7 +2,8 @@
 
 In one transaction: lock the old and new tables (`lock_timeout`, retried), replay the last captured
 writes, drop the capture, carry sequences over, rename the old table to `<t>_retired_<ts>` and the new one
-to `<t>`, their indexes and constraints with them, and record the state — so a kill leaves either the
+to `<t>`, their indexes and constraints with them, register the retired original in `migration_backups`
+as the run's backup (kept until its retention ends), and record the state — so a kill leaves either the
 old table in place or the swap done, never half of it.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from python_ops.backups import register_kept_table
 from python_ops.partitions import online
 from python_ops.partitions.repartition_plan import RepartitionSpec
 from python_ops.partitions.state import Hook, noop_hook, set_step
@@ -89,9 +91,22 @@ def catch_up(conn: psycopg.Connection, spec: RepartitionSpec, *, small: int = 10
 
 
 def swap(
-    conn: psycopg.Connection, spec: RepartitionSpec, *, hook: Hook = noop_hook, lock_timeout_ms: int = 2_000
+    conn: psycopg.Connection,
+    spec: RepartitionSpec,
+    *,
+    verified: tuple[int, str] | None = None,
+    retention_days: int = 7,
+    revision: str | None = None,
+    hook: Hook = noop_hook,
+    lock_timeout_ms: int = 2_000,
 ) -> dict[str, Any]:
-    """Step 7: under a short exclusive lock replay the last writes and swap the tables by renames."""
+    """Step 7: under a short exclusive lock replay the last writes and swap the tables by renames.
+
+    The retired original is registered as the run's backup in the same transaction. `verified` is the
+    original's (rows, checksum over the copy columns) from the verification snapshot: when no write came
+    after that snapshot it is the retired table's fingerprint and the backup is registered verified at
+    once; otherwise it is registered 'created' and sealed by one scan after the swap (no lock held).
+    """
     t = spec.table
     retired = spec.name[:46] + f"_retired_{_stamp()}"
     timing: dict[str, float] = {}
@@ -99,6 +114,7 @@ def swap(
     caught_up = catch_up(conn, spec)
 
     def work() -> int:
+        nonlocal keep
         # The locks are released when the commit record is written, not after its fsync: a crash right
         # after loses the whole swap (the old table is then still in place and a rerun swaps again).
         conn.execute("SET LOCAL synchronous_commit = off")
@@ -150,12 +166,35 @@ def swap(
             )
         )
         log.debug("swap %s: renamed after %.0f ms", t.qualified, (time.monotonic() - locked) * 1000)
+        quiet = verified is not None and caught_up == 0 and replayed == 0
+        # an empty original (e.g. `migrate heads` on a new store) holds nothing to keep: not registered
+        keep = not (quiet and verified is not None and verified[0] == 0)
+        if keep:
+            register_kept_table(
+                conn,
+                (t.schema, retired),
+                source_table=t.qualified,
+                revision=revision or "repartition",
+                checksum_columns=spec.copy_columns,
+                retention_days=retention_days,
+                note=f"retired original of {t.qualified}, repartitioned by {spec.column} into "
+                f"{spec.partitions} LIST partitions; `migrata repartition rollback` restores it",
+                fingerprint=verified if quiet else None,
+            )
         hook("swap")
-        set_step(conn, t.qualified, "swapped", retired_table=retired, details={"renamed": renamed})
+        set_step(
+            conn,
+            t.qualified,
+            "swapped",
+            retired_table=retired,
+            backup_table=retired if keep else None,
+            details={"renamed": renamed},
+        )
         conn.execute("UPDATE repartition_runs SET swapped_at = now() WHERE table_name = %s", (t.qualified,))
         timing["locked"] = locked
         return replayed
 
+    keep = True
     replayed = online.with_lock_retries(conn, f"swap {t.qualified}", work, lock_timeout_ms=lock_timeout_ms)
     lock_ms = (time.monotonic() - timing["locked"]) * 1000
     conn.execute("UPDATE repartition_runs SET lock_ms = %s WHERE table_name = %s", (lock_ms, t.qualified))
@@ -168,6 +207,7 @@ def swap(
     )
     return {
         "retired_table": retired,
+        "backup_table": retired if keep else None,
         "replayed_before_swap": caught_up,
         "replayed_at_swap": replayed,
         "swap_lock_ms": round(lock_ms, 1),

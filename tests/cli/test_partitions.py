@@ -71,17 +71,29 @@ def test_repartition_run_status_rollback_and_backups(
     assert "now expires" in _ok(["backups", "extend", backup, "--days", "3"])
     assert runner.invoke(app, ["backups", "extend", backup, "--days", "0"]).exit_code == 2
     assert runner.invoke(app, ["backups", "verify", "nope"]).exit_code == 2
+    assert backup == run["retired_table"]  # the retired original is the backup: no copy was made
     conn.execute("UPDATE migration_backups SET expires_at = now() - interval '1 day'")
     assert backup in _ok(["backups", "cleanup", "--dry-run"])
     refused = runner.invoke(app, ["backups", "cleanup"])  # irreversible: --yes, off a terminal
     assert refused.exit_code == 2 and "pass --yes" in refused.stderr and backup in refused.stderr
     assert conn.execute("SELECT to_regclass(%s)", (backup,)).fetchone()[0] is not None
-    assert json.loads(_ok(["--json", "backups", "cleanup", "--yes"]))["details"]["dropped"] == [backup]
 
     assert "dry run" in _ok(["repartition", "rollback", "items", "--dry-run"])
     assert json.loads(_ok(["--json", "repartition", "rollback", "items"]))["status"] == "ok"
     assert conn.execute("SELECT count(*) FROM items").fetchone() == (500,)
     assert runner.invoke(app, ["repartition", "rollback", "items"]).exit_code == 2
+    # restored by the rollback, the backup is the live table again: cleanup leaves it alone
+    assert json.loads(_ok(["--json", "backups", "cleanup", "--yes"]))["details"]["dropped"] == []
+
+    # once cleanup dropped an expired retired original, rollback says so and changes nothing
+    report = json.loads(_ok(["--json", "repartition", "run", "items", "--by", "g", "--list-partitions", "4"]))
+    backup = report["details"]["backup_table"]
+    expire = "UPDATE migration_backups SET expires_at = now() - interval '1 day' WHERE status = 'verified'"
+    conn.execute(expire)
+    assert json.loads(_ok(["--json", "backups", "cleanup", "--yes"]))["details"]["dropped"] == [backup]
+    gone = runner.invoke(app, ["repartition", "rollback", "items"])
+    assert gone.exit_code == 2 and backup in gone.stderr and "retention ended" in gone.stderr
+    assert conn.execute("SELECT count(*) FROM items").fetchone() == (500,)
 
 
 def _nothing_changed(conn: psycopg.Connection) -> None:

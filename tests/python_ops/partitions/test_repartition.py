@@ -63,7 +63,23 @@ def test_repartition_swaps_and_rollback_restores(
     assert report.batches == 5 and report.units_done == ROWS
     retired, backup = report.details["retired_table"], report.details["backup_table"]
     assert conn.execute("SELECT relkind FROM pg_class WHERE oid = 'items'::regclass").fetchone() == ("p",)
-    assert _fp(conn, items) == before == _fp(conn, retired) == _fp(conn, backup)
+    assert _fp(conn, items) == before == _fp(conn, retired)
+    # no separate copy: the retired original is the registered backup, verified, with its fingerprint
+    assert backup == retired and not [t for t in _tables(conn) if "_backup_" in t]
+    registered = conn.execute(
+        "SELECT status, row_count, checksum, checksum_columns, expires_at > now() + interval '6 days' "
+        "FROM migration_backups WHERE backup_table = %s",
+        (retired,),
+    ).fetchone()
+    copy_cols = ["id", "g", "body", "n", "created_at"]
+    assert registered == (
+        "verified",
+        ROWS,
+        catalog.fingerprint(conn, sql.Identifier(retired), copy_cols)[1],
+        copy_cols,
+        True,
+    )
+    assert ("retired original registered as the backup", True) in [(c.name, c.ok) for c in report.checks]
     parts = conn.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'items'::regclass").fetchone()
     assert parts == (8,)
     keys = conn.execute("SELECT DISTINCT g, partition_key FROM items").fetchall()
@@ -95,7 +111,9 @@ def test_repartition_swaps_and_rollback_restores(
     assert _fp(conn, items)[0] == ROWS + 1  # the write made after the swap came back too
     conn.execute("DELETE FROM items WHERE body = 'after'")
     assert _fp(conn, items) == before
-    assert _tables(conn) == {"items", backup}
+    assert _tables(conn) == {"items"}  # the retired original is the live table again
+    released = "SELECT status, note LIKE '%%restored as public.items by rollback' FROM migration_backups"
+    assert conn.execute(released).fetchall() == [("dropped", True)]
     conn.execute("INSERT INTO items (g, body, n) VALUES (1, 'again', 1)")  # sequence still owned and moving
     assert conn.execute("SELECT max(id) FROM items").fetchone() == (last_id + 1,)
     assert [r["step"] for r in runs(engines) if r["table_name"] == "public.items"] == ["rolled_back"]
@@ -156,9 +174,13 @@ def test_concurrent_writes_during_the_copy_are_not_lost(
     assert len(slow_batches) >= 10
     assert report.details["swap_lock_ms"] < 1000
     assert _fp(conn, items) == catalog.fingerprint(conn, sql.Identifier("shadow"), COLS)
+    # the retired original is the verified backup, its fingerprint taken at the verification (no write
+    # after it) or by the scan after the swap (writes came between the verification and the swap lock)
+    row = conn.execute("SELECT status, row_count, checksum FROM migration_backups").fetchone()
+    assert row == ("verified", *_fp(conn, report.details["retired_table"]))
 
 
-STEPS = ["precheck", "backup", "create", "capture", "copy", "indexes", "verify", "swap"]
+STEPS = ["precheck", "create", "capture", "copy", "indexes", "verify", "swap"]
 
 
 class Killed(Exception):
@@ -194,10 +216,10 @@ def test_killed_at_each_step_a_rerun_finishes(
     backups = conn.execute(
         "SELECT count(*) FROM migration_backups WHERE source_table = 'public.items'"
     ).fetchone()
-    assert backups == (1,)  # the rerun reused the verified backup
+    assert backups == (1,)  # one backup: the retired original, registered at the swap
 
 
-@pytest.mark.parametrize("step", ["backup", "copy", "swap"])
+@pytest.mark.parametrize("step", ["create", "copy", "swap"])
 def test_killed_run_rolls_back_cleanly(
     conn: psycopg.Connection, items: str, step: str, engines: Engines
 ) -> None:
@@ -207,8 +229,8 @@ def test_killed_run_rolls_back_cleanly(
     report = rollback(engines, items)
     assert report.ok
     assert _fp(conn, items) == before
-    leftovers = _tables(conn) - {"items"}
-    assert all("_backup_" in t for t in leftovers)
+    assert _tables(conn) == {"items"}  # nothing left behind, and no backup copy was ever made
+    assert conn.execute("SELECT count(*) FROM migration_backups").fetchone() == (0,)
     trig = conn.execute(
         "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'items'::regclass AND NOT tgisinternal"
     )
@@ -261,6 +283,23 @@ def test_killed_after_the_swap_a_rerun_validates_the_foreign_keys(
     assert report.status == "nothing-to-do"
     assert [(c.name, c.ok) for c in report.checks] == [("foreign keys validated", True)]
     assert conn.execute(fk).fetchone() == (True,)
+
+
+def test_killed_before_the_retired_original_is_sealed_a_rerun_seals_it(
+    conn: psycopg.Connection, items: str, engines: Engines
+) -> None:
+    with pytest.raises(Killed):
+        repartition(engines, items, "g", 8, batch_size=1000, hook=_kill_at("seal"))
+    (retired,) = conn.execute(
+        "SELECT retired_table FROM repartition_runs WHERE table_name = 'public.items'"
+    ).fetchone()
+    # as a run whose last writes came after its verification leaves it: registered, not yet fingerprinted
+    conn.execute("UPDATE migration_backups SET status = 'created', checksum = '', verified_at = NULL")
+    report = repartition(engines, items, "g", 8)
+    assert report.status == "nothing-to-do", report.checks
+    assert ("retired original registered as the backup", True) in [(c.name, c.ok) for c in report.checks]
+    row = conn.execute("SELECT status, row_count, checksum FROM migration_backups").fetchone()
+    assert row == ("verified", *_fp(conn, retired))
 
 
 def test_an_already_repartitioned_table_asked_for_another_layout_is_a_precondition_error(
@@ -352,5 +391,7 @@ def test_racing_runs_never_collide_in_the_catalog(
             t.join()
         # one ran; the other was refused by the lock or came after and found it done
         assert sorted(outcomes) in (["ok", "refused: repartition of public.items"], ["nothing-to-do", "ok"])
-    backups = conn.execute("SELECT count(*) FROM migration_backups WHERE status <> 'dropped'").fetchone()
-    assert backups == (3,)  # one per successful run, never a second one from a collision
+    backups = conn.execute(
+        "SELECT count(*), count(*) FILTER (WHERE status <> 'dropped') FROM migration_backups"
+    ).fetchone()
+    assert backups == (3, 1)  # one per successful run (two restored by rollback), never one from a collision

@@ -6,10 +6,10 @@ Create Date: 2026-11-23
 
 Runs `python_ops.partitions.repartition` on its own connections (given `Engines` for the repository
 URI), outside this revision's transaction:
-pre-check, verified timestamped backup in `migration_backups`, `chunks_intermediate` with 100
-partitions, batched copy (placeholder `chunk_size`, default 10000) while writes are captured, keys and
-foreign keys recreated, verification, swap under a short lock; the original is kept as
-`chunks_retired_<ts>`. A killed upgrade continues when rerun. `partition_key` becomes
+pre-check, `chunks_intermediate` with 100 partitions, batched copy (placeholder `chunk_size`, default
+10000) while writes are captured, keys and foreign keys recreated, verification, swap under a short
+lock; the original is kept as `chunks_retired_<ts>`, registered in `migration_backups` as the verified
+backup. A killed upgrade continues when rerun. `partition_key` becomes
 `migrata_partition_key(collection_id::text, 100)` and NOT NULL: writers must set it (the SQL function,
 or `python_ops.partitions.partition_key` in Python). The downgrade brings the original back, carrying
 over writes made since the swap, verified before the partitioned copy is dropped.
