@@ -8,8 +8,8 @@ import pytest
 
 from python_ops.errors import ConfigError
 from python_ops.migrations.authoring import new_revision, render_docs
-from python_ops.migrations.trees import builtin_dirs
 from python_ops.migrations.graph import load_graph
+from python_ops.migrations.trees import builtin_dirs
 
 
 def test_new_component_starts_a_tree_whose_base_carries_the_branch_label(tmp_path: Path) -> None:
