@@ -456,43 +456,37 @@ def _order(k: str, ns: str, n: str) -> str:
     return f'{k} COLLATE "C", {ns} COLLATE "C", {n} COLLATE "C"'
 
 
-def _edge_json(order_by: tuple[str, str, str]) -> str:
-    edge = f"json_build_object('origin', {_id('sk', 'sns', 'sn')}, 'destination', {_id('tk', 'tns', 'tn')})"
-    return f"json_agg({edge} ORDER BY {_order(*order_by)})"
-
-
 def _graph_statement(source: Source) -> str:
-    """The whole LineageGraph in one statement: the walk (graph.edges_query), the nodes it reached with
-    their data (a Job with its latest run by key, a Dataset), each node's in- and out-edges."""
+    """The whole LineageGraph in one statement: the walk (graph.edges_query); each node reached as a group
+    of its in- and out-edges (one hash aggregate: no join of node lists, which Postgres, misjudging the
+    sizes of CTEs, would plan as nested loops); its data by key (a Job with its latest run, a Dataset)."""
+    edge = f"json_build_object('origin', {_id('sk', 'sns', 'sn')}, 'destination', {_id('tk', 'tns', 'tn')})"
+    job_data = f"""(SELECT {_job_json("jb", "l")} FROM lineage_jobs jb {_LATEST[source]}
+                     WHERE jb.namespace_name = x.ns AND jb.name = x.n)"""
+    dataset_data = f"""(SELECT {_dataset_json("d")} FROM lineage_datasets d
+                         WHERE d.namespace_name = x.ns AND d.name = x.n)"""
     return f"""
 WITH walked(sk, sns, sn, tk, tns, tn) AS MATERIALIZED ({edges_query(source)}),
 e AS MATERIALIZED (SELECT DISTINCT * FROM walked),
-nodes AS MATERIALIZED (
-    SELECT %(kind)s::text AS k, %(namespace)s::text AS ns, %(name)s::text AS n
-    UNION SELECT sk, sns, sn FROM e
-    UNION SELECT tk, tns, tn FROM e
+-- per node: the start (no edge), each edge into it ('in', ordered by its origin), out of it ('out', by
+-- its destination)
+pieces(k, ns, n, side, ok, ons, o_n, edge) AS (
+    SELECT %(kind)s::text, %(namespace)s::text, %(name)s::text, NULL, NULL, NULL, NULL, NULL::json
+    UNION ALL SELECT tk, tns, tn, 'in', sk, sns, sn, {edge} FROM e
+    UNION ALL SELECT sk, sns, sn, 'out', tk, tns, tn, {edge} FROM e
 ),
-outs AS (SELECT sk, sns, sn, {_edge_json(("tk", "tns", "tn"))} AS list FROM e GROUP BY 1, 2, 3),
-ins AS (SELECT tk, tns, tn, {_edge_json(("sk", "sns", "sn"))} AS list FROM e GROUP BY 1, 2, 3),
-job_data AS (
-    SELECT jb.namespace_name AS ns, jb.name AS n, {_job_json("jb", "l")} AS data
-      FROM lineage_jobs jb {_LATEST[source]}
-     WHERE (jb.namespace_name, jb.name) IN (SELECT x.ns, x.n FROM nodes x WHERE x.k = 'job')
-),
-dataset_data AS (
-    SELECT d.namespace_name AS ns, d.name AS n, {_dataset_json("d")} AS data
-      FROM lineage_datasets d
-     WHERE (d.namespace_name, d.name) IN (SELECT x.ns, x.n FROM nodes x WHERE x.k = 'dataset')
+x AS (
+    SELECT k, ns, n,
+           json_agg(edge ORDER BY {_order("ok", "ons", "o_n")}) FILTER (WHERE side = 'in') AS ins,
+           json_agg(edge ORDER BY {_order("ok", "ons", "o_n")}) FILTER (WHERE side = 'out') AS outs
+      FROM pieces GROUP BY k, ns, n
 )
 SELECT json_build_object('graph', json_agg(json_build_object(
-           'id', {_id("x.k", "x.ns", "x.n")}, 'type', upper(x.k), 'data', coalesce(j.data, d.data),
-           'inEdges', coalesce(i.list, '[]'::json), 'outEdges', coalesce(o.list, '[]'::json))
+           'id', {_id("x.k", "x.ns", "x.n")}, 'type', upper(x.k),
+           'data', CASE WHEN x.k = 'job' THEN {job_data} ELSE {dataset_data} END,
+           'inEdges', coalesce(x.ins, '[]'::json), 'outEdges', coalesce(x.outs, '[]'::json))
        ORDER BY {_order("x.k", "x.ns", "x.n")}))::text
-  FROM nodes x
-  LEFT JOIN job_data j ON x.k = 'job' AND j.ns = x.ns AND j.n = x.n
-  LEFT JOIN dataset_data d ON x.k = 'dataset' AND d.ns = x.ns AND d.n = x.n
-  LEFT JOIN ins i ON (i.tk, i.tns, i.tn) = (x.k, x.ns, x.n)
-  LEFT JOIN outs o ON (o.sk, o.sns, o.sn) = (x.k, x.ns, x.n)
+  FROM x
 """
 
 
