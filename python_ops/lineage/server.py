@@ -6,7 +6,8 @@
   `max_body_bytes` or a gzip body inflating past `max_decompressed_bytes`, 400 for bad gzip, bad JSON
   (NaN, nesting past the decoder or `max_json_depth`), a lone surrogate or a NUL in a string, an
   eventTime outside the window, a runId that belongs to another job, naming the field.
-- Handlers never block the event loop: decoding and validation run in the thread pool, writes in
+- Handlers never block the event loop: decoding and validation of a body over 16 KiB (or gzip) run in
+  the thread pool (a small one on the loop: tens of microseconds, less than the hop), writes in
   group-commit writer threads (`GroupCommitter`): the events of concurrent requests are written in one
   transaction, each request answered when it committed. Reads use their own psycopg_pool, on the read
   replica `read_dsn` (`MIGRATA_POSTGRES__READ_DSN`) when one is set, else on the store's DSN: a burst of
@@ -52,6 +53,9 @@ from python_ops.lineage.refresher import Refresher
 from python_ops.lineage.states import RunStates, load_run_states
 
 log = logging.getLogger("migrata.lineage.server")
+# a body this small is decoded and validated on the event loop (tens of microseconds): the hop to the
+# thread pool and back costs more than the work; larger or gzip bodies go to the pool
+INLINE_PARSE_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -316,7 +320,10 @@ def ingest_router(config: ServerConfig, state: dict[str, Any]) -> APIRouter:
                 body += chunk
                 if len(body) > config.max_body_bytes:
                     raise too_large
-            events = await run_in_threadpool(_parse, bytes(body), encoding, config, state["states"])
+            if len(body) <= INLINE_PARSE_BYTES and encoding == "identity":
+                events = _parse(bytes(body), encoding, config, state["states"])
+            else:
+                events = await run_in_threadpool(_parse, bytes(body), encoding, config, state["states"])
         except RequestError as exc:
             return JSONResponse(exc.body, status_code=exc.status)
         try:
