@@ -103,8 +103,9 @@ def _run_json(r: str) -> str:
 
 
 def _job_json(jb: str, latest: str) -> str:
-    """Marquez's Job from a lineage_jobs row `jb` and its latest run `latest` (null columns: no run)."""
-    has = f"{latest}.run_uuid IS NOT NULL"
+    """Marquez's Job from a lineage_jobs row `jb` and `{latest}.run`, its latest run as Marquez's Run
+    (`_latest_run`; null: no run): the run is built once, its datasets are the job's inputs/outputs."""
+    run = f"{latest}.run"
     facets = f"coalesce({jb}.facets, '{{}}'::jsonb)"
     return f"""json_build_object('id', json_build_object('namespace', {jb}.namespace_name, 'name', {jb}.name),
         'type', coalesce(nullif({facets} -> 'jobType' ->> 'processingType', ''), 'BATCH'),
@@ -112,15 +113,21 @@ def _job_json(jb: str, latest: str) -> str:
         'parentJobName', NULL, 'parentJobUuid', NULL,
         'createdAt', {_ts(f"{jb}.created_at")}, 'updatedAt', {_ts(f"{jb}.updated_at")},
         'namespace', {jb}.namespace_name,
-        'inputs', CASE WHEN {has} THEN {_datasets_json(f"{latest}.in_ns", f"{latest}.in_names")}
-                  ELSE '[]'::json END,
-        'outputs', CASE WHEN {has} THEN {_datasets_json(f"{latest}.out_ns", f"{latest}.out_names")}
-                   ELSE '[]'::json END,
+        'inputs', coalesce({run} -> 'inputDatasets', '[]'::json),
+        'outputs', coalesce({run} -> 'outputDatasets', '[]'::json),
         'location', {facets} -> 'sourceCodeLocation' -> 'url',
         'description', {facets} -> 'documentation' -> 'description',
-        'latestRun', CASE WHEN {has} THEN {_run_json(latest)} END,
-        'latestRuns', CASE WHEN {has} THEN json_build_array({_run_json(latest)}) ELSE '[]'::json END,
+        'latestRun', {run},
+        'latestRuns', CASE WHEN {run} IS NOT NULL THEN json_build_array({run}) ELSE '[]'::json END,
         'facets', {facets})"""
+
+
+def _latest_run(source: Source) -> str:
+    """Joins `lr.run`, the latest run of each job `jb` as Marquez's Run (null without runs)."""
+    return (
+        f"{_LATEST[source]} LEFT JOIN LATERAL "
+        f"(SELECT {_run_json('l')} AS run WHERE l.run_uuid IS NOT NULL) lr ON true"
+    )
 
 
 def _dataset_json(d: str) -> str:
@@ -277,9 +284,10 @@ def jobs_json(
     return _text(
         conn,
         f"""SELECT json_build_object(
-              'jobs', coalesce((SELECT json_agg({_job_json("jb", "l")} ORDER BY jb.name)
+              'jobs', coalesce((SELECT json_agg({_job_json("jb", "lr")} ORDER BY jb.name)
                  FROM (SELECT * FROM lineage_jobs WHERE namespace_name = %(ns)s
-                        ORDER BY name LIMIT %(limit)s OFFSET %(offset)s) jb {_LATEST[source]}), '[]'::json),
+                        ORDER BY name LIMIT %(limit)s OFFSET %(offset)s) jb {_latest_run(source)}),
+                 '[]'::json),
               'totalCount', (SELECT count(*) FROM lineage_jobs WHERE namespace_name = %(ns)s))::text""",
         {"ns": namespace, "limit": limit, "offset": offset},
     )
@@ -461,7 +469,7 @@ def _graph_statement(source: Source) -> str:
     of its in- and out-edges (one hash aggregate: no join of node lists, which Postgres, misjudging the
     sizes of CTEs, would plan as nested loops); its data by key (a Job with its latest run, a Dataset)."""
     edge = f"json_build_object('origin', {_id('sk', 'sns', 'sn')}, 'destination', {_id('tk', 'tns', 'tn')})"
-    job_data = f"""(SELECT {_job_json("jb", "l")} FROM lineage_jobs jb {_LATEST[source]}
+    job_data = f"""(SELECT {_job_json("jb", "lr")} FROM lineage_jobs jb {_latest_run(source)}
                      WHERE jb.namespace_name = x.ns AND jb.name = x.n)"""
     dataset_data = f"""(SELECT {_dataset_json("d")} FROM lineage_datasets d
                          WHERE d.namespace_name = x.ns AND d.name = x.n)"""
