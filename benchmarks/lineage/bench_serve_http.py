@@ -11,13 +11,16 @@ by its PID), each figure against a baseline measured in the same run:
   COMPLETE → rows written to run_lineage_denormalized for that run (goal ≤ 3), counted by a trigger
   the benchmark adds to its own store.
 
-Clients and server share the machine's cores, so the client threads' own CPU is in the figures.
+Each client is its own process with pre-encoded bodies and one keep-alive connection (a fair load: the
+Python threads of one process shared one GIL with the request encoding). Clients and server still share
+the machine's 2 cores, so the clients' own CPU is in the figures.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import multiprocessing
 import os
 import signal
 import statistics
@@ -29,6 +32,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -92,38 +96,42 @@ class _Server:
         self.log.close()
 
 
+def _client(port: int, bodies: list[bytes], start: Any, out: Any) -> None:
+    """One client process: its pre-encoded bodies over one keep-alive connection, after the barrier."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    latencies, stored, error = [], 0, None
+    start.wait()
+    for body in bodies:
+        t0 = time.perf_counter()
+        conn.request("POST", "/api/v1/lineage", body, {"Content-Type": "application/json"})
+        answer = conn.getresponse()
+        payload = answer.read()
+        latencies.append(time.perf_counter() - t0)
+        if answer.status != 201:
+            error = f"{answer.status} {payload[:300]!r}"
+            break
+        stored += json.loads(payload)["stored"]
+    conn.close()
+    out.put((latencies, stored, error))
+
+
 def _load(port: int, clients: int, bodies: list[list[bytes]]) -> tuple[float, list[float], int]:
-    """Each client posts its bodies over one keep-alive connection; wall seconds, latencies, events."""
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    events = [0] * clients
-    errors: list[str] = []
-    start = threading.Barrier(clients + 1)
-
-    def client(k: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        start.wait()
-        for body in bodies[k]:
-            t0 = time.perf_counter()
-            conn.request("POST", "/api/v1/lineage", body, {"Content-Type": "application/json"})
-            answer = conn.getresponse()
-            payload = answer.read()
-            latencies[k].append(time.perf_counter() - t0)
-            if answer.status != 201:
-                errors.append(f"{answer.status} {payload[:300]!r}")
-                return
-            events[k] += json.loads(payload)["stored"]
-        conn.close()
-
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-    for t in threads:
-        t.start()
+    """Each client is a process (its own interpreter and GIL: the load generator is not the bottleneck)
+    posting its bodies over one keep-alive connection; wall seconds, latencies, events stored."""
+    ctx = multiprocessing.get_context("fork")
+    start, out = ctx.Barrier(clients + 1), ctx.Queue()
+    procs = [ctx.Process(target=_client, args=(port, bodies[k], start, out)) for k in range(clients)]
+    for p in procs:
+        p.start()
     start.wait()
     started = time.perf_counter()
-    for t in threads:
-        t.join()
+    results = [out.get(timeout=600) for _ in procs]
     wall = time.perf_counter() - started
+    for p in procs:
+        p.join()
+    errors = [e for _, _, e in results if e]
     assert not errors, errors[:3]
-    return wall, [x for lat in latencies for x in lat], sum(events)
+    return wall, [x for lat, _, _ in results for x in lat], sum(n for _, n, _ in results)
 
 
 def _bodies(clients: int, requests: int, per_request: int, tag: str) -> list[list[bytes]]:

@@ -155,6 +155,12 @@ def parse_node(conn: psycopg.Connection, node: str) -> Node:
     return kind, ns, name
 
 
+def edges_query(source: Source) -> str:
+    """The walk's statement: (source kind, namespace, name, target kind, namespace, name) rows; parameters
+    kind, namespace, name (the start node), depth, down, up."""
+    return _DENORMALIZED if source == "denormalized" else _NORMALIZED
+
+
 def graph_edges(
     conn: psycopg.Connection, node: Node, depth: int, direction: Direction, source: Source
 ) -> set[tuple[Node, Node]]:
@@ -167,9 +173,8 @@ def graph_edges(
         "down": direction in ("down", "both"),
         "up": direction in ("up", "both"),
     }
-    query = _DENORMALIZED if source == "denormalized" else _NORMALIZED
     try:
-        rows = conn.execute(query, params, prepare=True).fetchall()
+        rows = conn.execute(edges_query(source), params, prepare=True).fetchall()
     except psycopg.errors.UndefinedTable as exc:
         raise PreconditionError(
             f"lineage graph table is missing: {exc.diag.message_primary}",

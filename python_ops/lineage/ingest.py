@@ -357,54 +357,59 @@ def write(conn: psycopg.Connection, events: Sequence[Event], states: RunStates) 
                 columns[(c.namespace, c.name, c.field, c.input_namespace, c.input_name, c.input_field)] = (
                     c.transformations
                 )
-        cur.execute(_NAMESPACES, [list(namespaces)])
-        for table, kind, objects in (
-            ("lineage_datasets", "dataset", datasets),
-            ("lineage_jobs", "job", jobs),
-        ):
-            if objects:
+        # the rest in one round trip (pipeline mode): every statement is sent, then one sync; the
+        # runId check comes last: on a conflict the caller's transaction rolls all of it back
+        with conn.pipeline():
+            cur.execute(_NAMESPACES, [list(namespaces)])
+            for table, kind, objects in (
+                ("lineage_datasets", "dataset", datasets),
+                ("lineage_jobs", "job", jobs),
+            ):
+                if objects:
+                    cur.execute(
+                        _OBJECTS.format(table=table, kind=kind),
+                        _columns(((ns, n, _json(f)) for (ns, n), f in objects.items()), 3),
+                    )
+            if runs:
                 cur.execute(
-                    _OBJECTS.format(table=table, kind=kind),
-                    _columns(((ns, n, _json(f)) for (ns, n), f in objects.items()), 3),
-                )
-        if runs:
-            cur.execute(
-                _RUNS,
-                _columns(
-                    (
-                        (rid, *r.job, r.state, r.state_time, r.started_at, r.nominal_start, r.nominal_end,
-                         r.parent.run_uuid if r.parent else None,
-                         r.parent.job_namespace if r.parent else None,
-                         r.parent.job_name if r.parent else None, _json(r.facets), r.first_time)
-                        for rid, r in runs.items()
+                    _RUNS,
+                    _columns(
+                        (
+                            (rid, *r.job, r.state, r.state_time, r.started_at, r.nominal_start, r.nominal_end,
+                             r.parent.run_uuid if r.parent else None,
+                             r.parent.job_namespace if r.parent else None,
+                             r.parent.job_name if r.parent else None, _json(r.facets), r.first_time)
+                            for rid, r in runs.items()
+                        ),
+                        13,
                     ),
-                    13,
-                ),
-            )  # fmt: skip
-            found = cur.execute(
-                _CONFLICTS, _columns(((rid, *r.job) for rid, r in runs.items()), 3)
-            ).fetchall()
-            if found:
-                owners = {run: (ns, name) for run, ns, name in found}
-                raise RunConflict(
-                    {
-                        i: f"runId {e.run_uuid} belongs to job {_pair(*owners[e.run_uuid])}, not to job "
-                        f"{_pair(e.job_namespace, e.job_name)} (a runId identifies one run of one job: "
-                        "give this run its own runId)"
-                        for i, e in enumerate(events)
-                        if e.run_uuid in owners
-                    }
-                )
-        for side, rows in run_io.items():
-            if rows:
-                cur.execute(
-                    _RUN_IO.format(side=side),
-                    _columns(((*k, _json(f)) for k, f in rows.items()), 4),
-                )
-        if job_io:
-            cur.execute(_JOB_IO, _columns(((*k, _json(f)) for k, f in job_io.items()), 6))
-        if columns:
-            cur.execute(_COLUMNS, _columns(((*k, t) for k, t in columns.items()), 7))
+                )  # fmt: skip
+            for side, rows in run_io.items():
+                if rows:
+                    cur.execute(
+                        _RUN_IO.format(side=side),
+                        _columns(((*k, _json(f)) for k, f in rows.items()), 4),
+                    )
+            if job_io:
+                cur.execute(_JOB_IO, _columns(((*k, _json(f)) for k, f in job_io.items()), 6))
+            if columns:
+                cur.execute(_COLUMNS, _columns(((*k, t) for k, t in columns.items()), 7))
+            found = (
+                cur.execute(_CONFLICTS, _columns(((rid, *r.job) for rid, r in runs.items()), 3)).fetchall()
+                if runs
+                else []
+            )
+        if found:
+            owners = {run: (ns, name) for run, ns, name in found}
+            raise RunConflict(
+                {
+                    i: f"runId {e.run_uuid} belongs to job {_pair(*owners[e.run_uuid])}, not to job "
+                    f"{_pair(e.job_namespace, e.job_name)} (a runId identifies one run of one job: "
+                    "give this run its own runId)"
+                    for i, e in enumerate(events)
+                    if e.run_uuid in owners
+                }
+            )
     return {e.event_id for e in fresh}, len(runs)
 
 

@@ -1,7 +1,10 @@
 """Own the lineage reads in Marquez's response shapes: namespaces, jobs with their latest run, datasets, run
-history, one run, search, the lineage graph and the column-lineage graph.
+history, one run, search, the dashboard, the lineage graph and the column-lineage graph.
 
-Each read is one SQL statement per source, answered by the same Python shaping code:
+Each read is ONE SQL statement per source that builds the whole response as JSON (`json_build_object`,
+`json_agg`): the server returns its text as the HTTP body without parsing it (`*_json` functions), the CLI
+and the tests get it decoded (`jobs`, `job_runs`, …). The shapes are written once, here, as SQL
+expressions (`_run_json`, `_job_json`, `_dataset_json`) that both sources use:
 
 - `denormalized` (what `migrata lineage serve` and the CLI use): runs from `run_lineage_denormalized`
   (one row per run with its job and datasets, indexed per query pattern), each job's latest run and
@@ -12,22 +15,21 @@ Each read is one SQL statement per source, answered by the same Python shaping c
   tests and the benchmark's baseline.
 
 Shapes follow Marquez's API (spec/openapi.yml: Job, Run, Dataset, LineageGraph, SearchResultList):
-camelCase fields, ISO-8601 times, run states in Marquez's names (`MARQUEZ_STATE`). An unknown
-namespace, job, run or node raises `NotFound` (HTTP 404 with a JSON body, CLI exit 2).
-Fields Marquez has and migrata does not store (versions, tags, owners) are null or empty.
+camelCase fields, ISO-8601 UTC times (`…T…Z`, microseconds), run states in Marquez's names
+(`MARQUEZ_STATE`). An unknown namespace, job, run or node raises `NotFound` (HTTP 404 with a JSON body,
+CLI exit 2). Fields Marquez has and migrata does not store (versions, tags, owners) are null or empty.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import uuid as _uuid
 from typing import Any, Literal
 
+import orjson
 import psycopg
-from psycopg.rows import dict_row
 
 from python_ops.errors import PreconditionError
-from python_ops.lineage.graph import Direction, Node, graph_edges, parse_node, render
+from python_ops.lineage.graph import Direction, Node, edges_query, parse_node, render
 
 Source = Literal["denormalized", "normalized"]
 DEFAULT_DEPTH = 20  # Marquez's default depth of /api/v1/lineage
@@ -49,13 +51,15 @@ class NotFound(PreconditionError):
     """A namespace, job, run or node the store does not hold (HTTP 404)."""
 
 
-def _rows(conn: psycopg.Connection, query: str, params: Any) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, params, prepare=True).fetchall()  # type: ignore[arg-type]
+def _text(conn: psycopg.Connection, query: str, params: Any) -> str:
+    """The one JSON document a read statement returns, as text."""
+    row = conn.execute(query, params, prepare=True).fetchone()  # type: ignore[arg-type]
+    assert row is not None
+    return row[0]
 
 
-def _ts(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+def _load(text: str) -> dict[str, Any]:
+    return orjson.loads(text)
 
 
 def _page(limit: int, offset: int) -> None:
@@ -63,6 +67,85 @@ def _page(limit: int, offset: int) -> None:
         raise PreconditionError(
             f"limit {limit} / offset {offset} is negative", hint="pass limit and offset of 0 or more"
         )
+
+
+# --- the shapes, as SQL expressions ----------------------------------------------------------------------
+
+
+def _ts(expr: str) -> str:
+    """A timestamptz → ISO-8601 in UTC (`2026-01-02T03:04:05.000000Z`); null stays null."""
+    return f"""to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+
+def _state(expr: str) -> str:
+    """An OpenLineage state → Marquez's (MARQUEZ_STATE, the one rule)."""
+    whens = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in MARQUEZ_STATE.items())
+    return f"(CASE {expr} {whens} ELSE 'NEW' END)"
+
+
+def _datasets_json(ns: str, names: str) -> str:
+    """Parallel arrays of namespaces and names → `[{"namespace", "name"}]` in their order."""
+    return f"""coalesce((SELECT json_agg(json_build_object('namespace', u.a, 'name', u.b) ORDER BY u.o)
+        FROM unnest({ns}, {names}) WITH ORDINALITY u(a, b, o)), '[]'::json)"""
+
+
+def _run_json(r: str) -> str:
+    """Marquez's Run from a row `r` with the columns of `_RUN_COLS`."""
+    return f"""json_build_object('id', {r}.run_uuid, 'createdAt', {_ts(f"{r}.created_at")},
+        'updatedAt', {_ts(f"{r}.updated_at")}, 'nominalStartTime', {_ts(f"{r}.nominal_start_time")},
+        'nominalEndTime', {_ts(f"{r}.nominal_end_time")}, 'state', {_state(f"{r}.state")},
+        'startedAt', {_ts(f"{r}.started_at")}, 'endedAt', {_ts(f"{r}.ended_at")},
+        'durationMs', {r}.duration_ms, 'args', '{{}}'::json, 'jobName', {r}.job_name,
+        'namespace', {r}.namespace_name,
+        'inputDatasets', {_datasets_json(f"{r}.in_ns", f"{r}.in_names")},
+        'outputDatasets', {_datasets_json(f"{r}.out_ns", f"{r}.out_names")},
+        'facets', coalesce({r}.facets, '{{}}'::jsonb))"""
+
+
+def _job_json(jb: str, latest: str) -> str:
+    """Marquez's Job from a lineage_jobs row `jb` and `{latest}.run`, its latest run as Marquez's Run
+    (`_latest_run`; null: no run): the run is built once, its datasets are the job's inputs/outputs."""
+    run = f"{latest}.run"
+    facets = f"coalesce({jb}.facets, '{{}}'::jsonb)"
+    return f"""json_build_object('id', json_build_object('namespace', {jb}.namespace_name, 'name', {jb}.name),
+        'type', coalesce(nullif({facets} -> 'jobType' ->> 'processingType', ''), 'BATCH'),
+        'name', {jb}.name, 'simpleName', regexp_replace({jb}.name, '^.*[.]', ''),
+        'parentJobName', NULL, 'parentJobUuid', NULL,
+        'createdAt', {_ts(f"{jb}.created_at")}, 'updatedAt', {_ts(f"{jb}.updated_at")},
+        'namespace', {jb}.namespace_name,
+        'inputs', coalesce({run} -> 'inputDatasets', '[]'::json),
+        'outputs', coalesce({run} -> 'outputDatasets', '[]'::json),
+        'location', {facets} -> 'sourceCodeLocation' -> 'url',
+        'description', {facets} -> 'documentation' -> 'description',
+        'latestRun', {run},
+        'latestRuns', CASE WHEN {run} IS NOT NULL THEN json_build_array({run}) ELSE '[]'::json END,
+        'facets', {facets})"""
+
+
+def _latest_run(source: Source) -> str:
+    """Joins `lr.run`, the latest run of each job `jb` as Marquez's Run (null without runs)."""
+    return (
+        f"{_LATEST[source]} LEFT JOIN LATERAL "
+        f"(SELECT {_run_json('l')} AS run WHERE l.run_uuid IS NOT NULL) lr ON true"
+    )
+
+
+def _dataset_json(d: str) -> str:
+    """Marquez's Dataset from a lineage_datasets row `d` (fields from its schema facet)."""
+    facets = f"coalesce({d}.facets, '{{}}'::jsonb)"
+    fields = f"{facets} -> 'schema' -> 'fields'"
+    return f"""json_build_object('id', json_build_object('namespace', {d}.namespace_name, 'name', {d}.name),
+        'type', 'DB_TABLE', 'name', {d}.name, 'physicalName', {d}.name,
+        'createdAt', {_ts(f"{d}.created_at")}, 'updatedAt', {_ts(f"{d}.updated_at")},
+        'namespace', {d}.namespace_name,
+        'sourceName', coalesce(nullif({facets} -> 'dataSource' ->> 'name', ''), {d}.namespace_name),
+        'fields', coalesce((SELECT json_agg(json_build_object('name', f.v -> 'name', 'type', f.v -> 'type',
+                    'tags', '[]'::json, 'description', f.v -> 'description') ORDER BY f.o)
+               FROM jsonb_array_elements(CASE WHEN jsonb_typeof({fields}) = 'array' THEN {fields}
+                                              ELSE '[]'::jsonb END) WITH ORDINALITY f(v, o)
+              WHERE jsonb_typeof(f.v) = 'object'), '[]'::json),
+        'tags', '[]'::json, 'lastModifiedAt', NULL,
+        'description', {facets} -> 'documentation' -> 'description', 'facets', {facets}, 'deleted', false)"""
 
 
 # --- runs ---------------------------------------------------------------------------------------------
@@ -96,31 +179,11 @@ _RUN_FROM = {
 }
 _RUN_CREATED = {"denormalized": "r.created_at", "normalized": "r.first_event_time"}
 _RUN_ID = {"denormalized": "r.run_uuid", "normalized": "r.uuid"}
-
-
-def run_shape(row: dict[str, Any]) -> dict[str, Any]:
-    """A run row → Marquez's Run."""
-
-    def datasets(ns: list[str] | None, names: list[str] | None) -> list[dict[str, str]]:
-        return [{"namespace": a, "name": b} for a, b in zip(ns or [], names or [], strict=True)]
-
-    return {
-        "id": str(row["run_uuid"]),
-        "createdAt": _ts(row["created_at"]),
-        "updatedAt": _ts(row["updated_at"]),
-        "nominalStartTime": _ts(row["nominal_start_time"]),
-        "nominalEndTime": _ts(row["nominal_end_time"]),
-        "state": MARQUEZ_STATE.get(row["state"], "NEW"),
-        "startedAt": _ts(row["started_at"]),
-        "endedAt": _ts(row["ended_at"]),
-        "durationMs": row["duration_ms"],
-        "args": {},
-        "jobName": row["job_name"],
-        "namespace": row["namespace_name"],
-        "inputDatasets": datasets(row["in_ns"], row["in_names"]),
-        "outputDatasets": datasets(row["out_ns"], row["out_names"]),
-        "facets": row["facets"] or {},
-    }
+# a job's number of runs: the denormalized total is kept per job beside its latest run
+_RUN_TOTAL = {
+    "denormalized": "coalesce((SELECT t.run_count FROM lineage_jobs_latest t WHERE t.job_uuid = %(job)s), 0)",
+    "normalized": "(SELECT count(*) FROM lineage_runs t WHERE t.job_uuid = %(job)s)",
+}
 
 
 def _job_uuid(conn: psycopg.Connection, namespace: str, job: str) -> Any:
@@ -136,7 +199,7 @@ def _job_uuid(conn: psycopg.Connection, namespace: str, job: str) -> Any:
     return row[0]
 
 
-def job_runs(
+def job_runs_json(
     conn: psycopg.Connection,
     namespace: str,
     job: str,
@@ -144,171 +207,141 @@ def job_runs(
     offset: int = 0,
     *,
     source: Source = "denormalized",
-) -> dict[str, Any]:
-    """Run history of a job, newest first: `{"runs": [Run], "totalCount": n}`."""
+) -> str:
+    """Run history of a job, newest first: `{"runs": [Run], "totalCount": n}` as JSON text."""
     _page(limit, offset)
     job_uuid = _job_uuid(conn, namespace, job)
-    rows = _rows(
+    return _text(
         conn,
-        f"SELECT {_RUN_COLS[source]} FROM {_RUN_FROM[source]} WHERE r.job_uuid = %(job)s "
-        f"ORDER BY {_RUN_CREATED[source]} DESC, {_RUN_ID[source]} DESC LIMIT %(limit)s OFFSET %(offset)s",
+        f"""SELECT json_build_object(
+              'runs', coalesce((SELECT json_agg({_run_json("p")} ORDER BY p.created_at DESC, p.run_uuid DESC)
+                 FROM (SELECT {_RUN_COLS[source]} FROM {_RUN_FROM[source]} WHERE r.job_uuid = %(job)s
+                        ORDER BY {_RUN_CREATED[source]} DESC, {_RUN_ID[source]} DESC
+                        LIMIT %(limit)s OFFSET %(offset)s) p), '[]'::json),
+              'totalCount', {_RUN_TOTAL[source]})::text""",
         {"job": job_uuid, "limit": limit, "offset": offset},
     )
-    total_sql = {  # the denormalized total is kept per job beside its latest run
-        "denormalized": "SELECT coalesce((SELECT run_count FROM lineage_jobs_latest WHERE job_uuid = %s), 0)",
-        "normalized": "SELECT count(*) FROM lineage_runs WHERE job_uuid = %s",
-    }
-    (total,) = conn.execute(total_sql[source], (job_uuid,), prepare=True).fetchone() or (0,)
-    return {"runs": [run_shape(r) for r in rows], "totalCount": total}
 
 
-def run(conn: psycopg.Connection, run_id: str, *, source: Source = "denormalized") -> dict[str, Any]:
-    """One run by its id (Marquez's `/jobs/runs/{id}`)."""
-    import uuid as _uuid
+def job_runs(conn: psycopg.Connection, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Run history of a job, newest first: `{"runs": [Run], "totalCount": n}` (`job_runs_json`'s args)."""
+    return _load(job_runs_json(conn, *args, **kwargs))
 
+
+def run_json(conn: psycopg.Connection, run_id: str, *, source: Source = "denormalized") -> str:
+    """One run by its id (Marquez's `/jobs/runs/{id}`), as JSON text."""
     try:
         key = _uuid.UUID(run_id)
     except ValueError:
         raise NotFound(f"run {run_id!r} is not a run id (a UUID)", hint="pass a runId") from None
-    rows = _rows(
-        conn, f"SELECT {_RUN_COLS[source]} FROM {_RUN_FROM[source]} WHERE {_RUN_ID[source]} = %s", (key,)
-    )
-    if not rows:
+    row = conn.execute(
+        f"SELECT {_run_json('p')}::text FROM (SELECT {_RUN_COLS[source]} FROM {_RUN_FROM[source]} "
+        f"WHERE {_RUN_ID[source]} = %s) p",
+        (key,),
+        prepare=True,
+    ).fetchone()
+    if row is None:
         raise NotFound(f"run {run_id} is unknown", hint="list a job's runs: lineage runs NS JOB")
-    return run_shape(rows[0])
+    return row[0]
+
+
+def run(conn: psycopg.Connection, run_id: str, *, source: Source = "denormalized") -> dict[str, Any]:
+    """One run by its id (Marquez's `/jobs/runs/{id}`)."""
+    return _load(run_json(conn, run_id, source=source))
 
 
 # --- jobs ---------------------------------------------------------------------------------------------
 
-# The latest run of each job `jb`: denormalized, one probe of lineage_jobs_latest's key per job; normalized,
-# the newest of the job's runs (an index probe on lineage_runs per job, then its datasets).
+# The latest run of each job `jb`: denormalized, one probe of lineage_jobs_latest's key per job (LATERAL
+# with OFFSET 0 keeps it a nested loop of index probes: joined plainly, Postgres hash-joins the whole
+# table for a page of jobs); normalized, the newest of the job's runs (an index probe on lineage_runs
+# per job, then its datasets).
 _LATEST = {
-    "denormalized": f"""LEFT JOIN (SELECT {_RUN_COLS["denormalized"]} FROM lineage_jobs_latest r) l
-        ON l.job_uuid = jb.uuid""",
+    "denormalized": f"""LEFT JOIN LATERAL (SELECT {_RUN_COLS["denormalized"]} FROM lineage_jobs_latest r
+        WHERE r.job_uuid = jb.uuid OFFSET 0) l ON true""",
     "normalized": f"""LEFT JOIN LATERAL (SELECT {_RUN_COLS["normalized"]} FROM {_RUN_FROM["normalized"]}
         WHERE r.job_uuid = jb.uuid ORDER BY r.first_event_time DESC, r.uuid DESC LIMIT 1) l ON true""",
 }
-_JOB_COLS = """jb.namespace_name AS job_namespace, jb.name AS job_name_, jb.facets AS job_facets,
-    jb.created_at AS job_created_at, jb.updated_at AS job_updated_at, l.*"""
-
-
-def job_shape(row: dict[str, Any]) -> dict[str, Any]:
-    """A job row with its latest run's columns (null without runs) → Marquez's Job."""
-    latest = run_shape(row) if row.get("run_uuid") else None
-    facets = row["job_facets"] or {}
-    kind = (facets.get("jobType") or {}).get("processingType") or "BATCH"
-    return {
-        "id": {"namespace": row["job_namespace"], "name": row["job_name_"]},
-        "type": kind,
-        "name": row["job_name_"],
-        "simpleName": row["job_name_"].rsplit(".", 1)[-1],
-        "parentJobName": None,
-        "parentJobUuid": None,
-        "createdAt": _ts(row["job_created_at"]),
-        "updatedAt": _ts(row["job_updated_at"]),
-        "namespace": row["job_namespace"],
-        "inputs": latest["inputDatasets"] if latest else [],
-        "outputs": latest["outputDatasets"] if latest else [],
-        "location": (facets.get("sourceCodeLocation") or {}).get("url"),
-        "description": (facets.get("documentation") or {}).get("description"),
-        "latestRun": latest,
-        "latestRuns": [latest] if latest else [],
-        "facets": facets,
-    }
 
 
 def _namespace_exists(conn: psycopg.Connection, namespace: str) -> None:
-    if conn.execute("SELECT 1 FROM lineage_namespaces WHERE name = %s", (namespace,)).fetchone() is None:
+    row = conn.execute("SELECT 1 FROM lineage_namespaces WHERE name = %s", (namespace,), prepare=True)
+    if row.fetchone() is None:
         raise NotFound(f"namespace {namespace!r} is unknown", hint="list namespaces: lineage namespaces")
 
 
-def jobs(
+def jobs_json(
     conn: psycopg.Connection,
     namespace: str,
     limit: int = DEFAULT_LIMIT,
     offset: int = 0,
     *,
     source: Source = "denormalized",
-) -> dict[str, Any]:
+) -> str:
     """The jobs of a namespace by name, each with its latest run: `{"jobs": [Job], "totalCount": n}`."""
     _page(limit, offset)
     _namespace_exists(conn, namespace)
-    rows = _rows(
+    return _text(
         conn,
-        f"""SELECT {_JOB_COLS} FROM (SELECT * FROM lineage_jobs WHERE namespace_name = %(ns)s
-              ORDER BY name LIMIT %(limit)s OFFSET %(offset)s) jb {_LATEST[source]} ORDER BY jb.name""",
+        f"""SELECT json_build_object(
+              'jobs', coalesce((SELECT json_agg({_job_json("jb", "lr")} ORDER BY jb.name)
+                 FROM (SELECT * FROM lineage_jobs WHERE namespace_name = %(ns)s
+                        ORDER BY name LIMIT %(limit)s OFFSET %(offset)s) jb {_latest_run(source)}),
+                 '[]'::json),
+              'totalCount', (SELECT count(*) FROM lineage_jobs WHERE namespace_name = %(ns)s))::text""",
         {"ns": namespace, "limit": limit, "offset": offset},
     )
-    (total,) = conn.execute(
-        "SELECT count(*) FROM lineage_jobs WHERE namespace_name = %s", (namespace,)
-    ).fetchone() or (0,)
-    return {"jobs": [job_shape(r) for r in rows], "totalCount": total}
+
+
+def jobs(conn: psycopg.Connection, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The jobs of a namespace by name, each with its latest run (`jobs_json`'s args)."""
+    return _load(jobs_json(conn, *args, **kwargs))
 
 
 # --- datasets and namespaces ---------------------------------------------------------------------------
 
 
-def dataset_shape(row: dict[str, Any]) -> dict[str, Any]:
-    """A lineage_datasets row → Marquez's Dataset (fields from the schema facet)."""
-    facets = row["facets"] or {}
-    fields = [
-        {"name": f.get("name"), "type": f.get("type"), "tags": [], "description": f.get("description")}
-        for f in ((facets.get("schema") or {}).get("fields") or [])
-        if isinstance(f, dict)
-    ]
-    return {
-        "id": {"namespace": row["namespace_name"], "name": row["name"]},
-        "type": "DB_TABLE",
-        "name": row["name"],
-        "physicalName": row["name"],
-        "createdAt": _ts(row["created_at"]),
-        "updatedAt": _ts(row["updated_at"]),
-        "namespace": row["namespace_name"],
-        "sourceName": (facets.get("dataSource") or {}).get("name") or row["namespace_name"],
-        "fields": fields,
-        "tags": [],
-        "lastModifiedAt": None,
-        "description": (facets.get("documentation") or {}).get("description"),
-        "facets": facets,
-        "deleted": False,
-    }
-
-
-def datasets(
+def datasets_json(
     conn: psycopg.Connection, namespace: str, limit: int = DEFAULT_LIMIT, offset: int = 0
-) -> dict[str, Any]:
+) -> str:
     """The datasets of a namespace by name: `{"datasets": [Dataset], "totalCount": n}`."""
     _page(limit, offset)
     _namespace_exists(conn, namespace)
-    rows = _rows(
+    return _text(
         conn,
-        "SELECT * FROM lineage_datasets WHERE namespace_name = %(ns)s ORDER BY name "
-        "LIMIT %(limit)s OFFSET %(offset)s",
+        f"""SELECT json_build_object(
+              'datasets', coalesce((SELECT json_agg({_dataset_json("d")} ORDER BY d.name)
+                 FROM (SELECT * FROM lineage_datasets WHERE namespace_name = %(ns)s ORDER BY name
+                        LIMIT %(limit)s OFFSET %(offset)s) d), '[]'::json),
+              'totalCount', (SELECT count(*) FROM lineage_datasets WHERE namespace_name = %(ns)s))::text""",
         {"ns": namespace, "limit": limit, "offset": offset},
     )
-    (total,) = conn.execute(
-        "SELECT count(*) FROM lineage_datasets WHERE namespace_name = %s", (namespace,)
-    ).fetchone() or (0,)
-    return {"datasets": [dataset_shape(r) for r in rows], "totalCount": total}
 
 
-def namespaces(conn: psycopg.Connection, limit: int = DEFAULT_LIMIT, offset: int = 0) -> dict[str, Any]:
+def datasets(conn: psycopg.Connection, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The datasets of a namespace by name (`datasets_json`'s args)."""
+    return _load(datasets_json(conn, *args, **kwargs))
+
+
+def namespaces_json(conn: psycopg.Connection, limit: int = DEFAULT_LIMIT, offset: int = 0) -> str:
     """Every namespace by name: `{"namespaces": [Namespace], "totalCount": n}`."""
     _page(limit, offset)
-    rows = _rows(
+    return _text(
         conn,
-        "SELECT name, created_at, updated_at FROM lineage_namespaces ORDER BY name LIMIT %s OFFSET %s",
-        (limit, offset),
+        f"""SELECT json_build_object(
+              'namespaces', coalesce((SELECT json_agg(json_build_object('name', n.name,
+                    'createdAt', {_ts("n.created_at")}, 'updatedAt', {_ts("n.updated_at")},
+                    'ownerName', NULL, 'description', NULL, 'isHidden', false) ORDER BY n.name)
+                 FROM (SELECT * FROM lineage_namespaces ORDER BY name LIMIT %(limit)s OFFSET %(offset)s) n),
+                 '[]'::json),
+              'totalCount', (SELECT count(*) FROM lineage_namespaces))::text""",
+        {"limit": limit, "offset": offset},
     )
-    (total,) = conn.execute("SELECT count(*) FROM lineage_namespaces").fetchone() or (0,)
-    return {
-        "namespaces": [
-            {"name": r["name"], "createdAt": _ts(r["created_at"]), "updatedAt": _ts(r["updated_at"]),
-             "ownerName": None, "description": None, "isHidden": False}
-            for r in rows
-        ],
-        "totalCount": total,
-    }  # fmt: skip
+
+
+def namespaces(conn: psycopg.Connection, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Every namespace by name (`namespaces_json`'s args)."""
+    return _load(namespaces_json(conn, *args, **kwargs))
 
 
 # --- search -------------------------------------------------------------------------------------------
@@ -316,23 +349,31 @@ def namespaces(conn: psycopg.Connection, limit: int = DEFAULT_LIMIT, offset: int
 # Names matched with ILIKE: Marquez's `q` is a pattern (`%`, `_`), matched anywhere in the name. The
 # trigram indexes (revision lineage_0006) serve both the prefix and the substring forms.
 _SEARCH = """
-SELECT * FROM (
+SELECT json_build_object('totalCount', count(*), 'results', coalesce(json_agg(json_build_object(
+         'type', s.type, 'name', s.name, 'updatedAt', {ts}, 'namespace', s.namespace_name,
+         'nodeId', lower(s.type) || ':' || s.namespace_name || ':' || s.name) ORDER BY {order}),
+       '[]'::json))::text
+  FROM (
   SELECT 'JOB' AS type, name, updated_at, namespace_name FROM lineage_jobs
    WHERE name ILIKE %(pattern)s AND %(jobs)s AND (%(ns)s::text IS NULL OR namespace_name = %(ns)s)
   UNION ALL
   SELECT 'DATASET', name, updated_at, namespace_name FROM lineage_datasets
    WHERE name ILIKE %(pattern)s AND %(datasets)s AND (%(ns)s::text IS NULL OR namespace_name = %(ns)s)
-) s ORDER BY {order} LIMIT %(limit)s"""
+  ORDER BY {order} LIMIT %(limit)s) s"""
+_SEARCH_ORDER = {
+    "name": "name, type, namespace_name",
+    "updated_at": "updated_at DESC, name, type, namespace_name",
+}
 
 
-def search(
+def search_json(
     conn: psycopg.Connection,
     q: str,
     filter: str | None = None,
     sort: str = "name",
     limit: int = SEARCH_LIMIT,
     namespace: str | None = None,
-) -> dict[str, Any]:
+) -> str:
     """Jobs and datasets whose name matches `q` (case-insensitive; `%`/`_` wildcards, else a substring):
     `{"totalCount": n, "results": [{"type", "name", "updatedAt", "namespace", "nodeId"}]}`."""
     if not q.strip():
@@ -342,87 +383,59 @@ def search(
         raise PreconditionError(
             f"search filter {filter!r} is unknown", hint="use filter=job or filter=dataset"
         )
-    order = {
-        "name": "name, type, namespace_name",
-        "updated_at": "updated_at DESC, name, type, namespace_name",
-    }
-    if sort.lower() not in order:
+    if sort.lower() not in _SEARCH_ORDER:
         raise PreconditionError(f"search sort {sort!r} is unknown", hint="use sort=name or sort=updated_at")
     _page(limit, 0)
     pattern = q if ("%" in q or "_" in q) else f"%{q}%"
-    rows = _rows(
+    order = _SEARCH_ORDER[sort.lower()]
+    return _text(
         conn,
-        _SEARCH.format(order=order[sort.lower()]),
+        _SEARCH.format(order=order, ts=_ts("s.updated_at")),
         {"pattern": pattern, "jobs": kind in (None, "JOB"), "datasets": kind in (None, "DATASET"),
          "ns": namespace, "limit": limit},
     )  # fmt: skip
-    results = [
-        {"type": r["type"], "name": r["name"], "updatedAt": _ts(r["updated_at"]),
-         "namespace": r["namespace_name"],
-         "nodeId": render(("job" if r["type"] == "JOB" else "dataset", r["namespace_name"], r["name"]))}
-        for r in rows
-    ]  # fmt: skip
-    return {"totalCount": len(results), "results": results}
+
+
+def search(conn: psycopg.Connection, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Jobs and datasets whose name matches `q` (`search_json`'s args)."""
+    return _load(search_json(conn, *args, **kwargs))
 
 
 # --- dashboard ----------------------------------------------------------------------------------------
 
-# denormalized: a few rows per day of lineage_run_counts_daily (its unique index's range); normalized:
-# every run of the days counted
-_DASHBOARD = {
-    "denormalized": """SELECT run_date AS day, state, sum(runs)::bigint AS runs FROM lineage_run_counts_daily
-        WHERE run_date >= current_date - %(days)s AND runs > 0 GROUP BY 1, 2 ORDER BY 1, 2""",
-    "normalized": """SELECT (first_event_time AT TIME ZONE 'UTC')::date AS day, state, count(*) AS runs
-        FROM lineage_runs WHERE first_event_time >= (current_date - %(days)s)::timestamp AT TIME ZONE 'UTC'
-        GROUP BY 1, 2 ORDER BY 1, 2""",
+# runs per (day, OpenLineage state): denormalized, a few rows per day of lineage_run_counts_daily (its
+# unique index's range); normalized, every run of the days counted
+_DASHBOARD_ROWS = {
+    "denormalized": """SELECT run_date AS day, state, runs FROM lineage_run_counts_daily
+        WHERE run_date >= current_date - %(days)s AND runs > 0""",
+    "normalized": """SELECT (first_event_time AT TIME ZONE 'UTC')::date AS day, state, 1 AS runs
+        FROM lineage_runs
+        WHERE first_event_time >= (current_date - %(days)s)::timestamp AT TIME ZONE 'UTC'""",
 }
+
+
+def dashboard_json(conn: psycopg.Connection, days: int = 7, *, source: Source = "denormalized") -> str:
+    """Runs per day and Marquez state over the last `days` days: `{"days", "runs", "totalCount"}`."""
+    if days < 0:
+        raise PreconditionError(f"dashboard days {days} is negative", hint="pass days=0 or more")
+    return _text(
+        conn,
+        f"""SELECT json_build_object('days', %(days)s::int,
+              'runs', coalesce(json_agg(json_build_object('date', c.day, 'state', c.state, 'count', c.runs)
+                               ORDER BY c.day, c.state COLLATE "C"), '[]'::json),
+              'totalCount', coalesce(sum(c.runs), 0))::text
+              FROM (SELECT x.day, {_state("x.state")} AS state, sum(x.runs)::bigint AS runs
+                      FROM ({_DASHBOARD_ROWS[source]}) x GROUP BY 1, 2) c""",
+        {"days": days},
+    )
 
 
 def dashboard(conn: psycopg.Connection, days: int = 7, *, source: Source = "denormalized") -> dict[str, Any]:
     """Runs per day and Marquez state over the last `days` days: `{"days": n, "runs": [...]}`."""
-    if days < 0:
-        raise PreconditionError(f"dashboard days {days} is negative", hint="pass days=0 or more")
-    rows = _rows(conn, _DASHBOARD[source], {"days": days})
-    counts: dict[tuple[str, str], int] = {}
-    for r in rows:
-        key = (r["day"].isoformat(), MARQUEZ_STATE.get(r["state"], "NEW"))
-        counts[key] = counts.get(key, 0) + r["runs"]
-    return {
-        "days": days,
-        "runs": [{"date": d, "state": s, "count": n} for (d, s), n in sorted(counts.items())],
-        "totalCount": sum(counts.values()),
-    }
+    return _load(dashboard_json(conn, days, source=source))
 
 
 # --- the lineage graph ----------------------------------------------------------------------------------
-
-
-def _nodes_data(
-    conn: psycopg.Connection, nodes: Sequence[Node], source: Source
-) -> dict[Node, dict[str, Any]]:
-    """Marquez's node `data` of each node: a Job with its latest run, a Dataset; one statement for all the
-    job nodes (their latest runs by key in lineage_jobs_latest), one for all the datasets."""
-    jobs_ = [n for n in nodes if n[0] == "job"]
-    sets = [n for n in nodes if n[0] == "dataset"]
-    data: dict[Node, dict[str, Any]] = {}
-    if jobs_:
-        for row in _rows(
-            conn,
-            f"""SELECT {_JOB_COLS} FROM lineage_jobs jb {_LATEST[source]}
-                 WHERE (jb.namespace_name, jb.name) IN
-                       (SELECT * FROM unnest(%(ns)s::text[], %(names)s::text[]))""",
-            {"ns": [n[1] for n in jobs_], "names": [n[2] for n in jobs_]},
-        ):
-            data[("job", row["job_namespace"], row["job_name_"])] = job_shape(row)
-    if sets:
-        for row in _rows(
-            conn,
-            """SELECT * FROM lineage_datasets WHERE (namespace_name, name) IN
-                 (SELECT * FROM unnest(%(ns)s::text[], %(names)s::text[]))""",
-            {"ns": [n[1] for n in sets], "names": [n[2] for n in sets]},
-        ):
-            data[("dataset", row["namespace_name"], row["name"])] = dataset_shape(row)
-    return data
 
 
 def _known(conn: psycopg.Connection, node: Node) -> bool:
@@ -441,43 +454,89 @@ def require_node(conn: psycopg.Connection, node: Node) -> None:
         raise NotFound(f"lineage node {render(node)} is unknown", hint="find a node: lineage search TEXT")
 
 
-def lineage(
+def _id(k: str, ns: str, n: str) -> str:
+    """A node id in SQL: `job:NS:NAME` / `dataset:NS:NAME` (graph.render)."""
+    return f"({k} || ':' || {ns} || ':' || {n})"
+
+
+def _order(k: str, ns: str, n: str) -> str:
+    """Nodes in Python's tuple order (code points: the C collation)."""
+    return f'{k} COLLATE "C", {ns} COLLATE "C", {n} COLLATE "C"'
+
+
+def _graph_statement(source: Source) -> str:
+    """The whole LineageGraph in one statement: the walk (graph.edges_query); each node reached as a group
+    of its in- and out-edges (one hash aggregate: no join of node lists, which Postgres, misjudging the
+    sizes of CTEs, would plan as nested loops); its data by key (a Job with its latest run, a Dataset)."""
+    edge = f"json_build_object('origin', {_id('sk', 'sns', 'sn')}, 'destination', {_id('tk', 'tns', 'tn')})"
+    job_data = f"""(SELECT {_job_json("jb", "lr")} FROM lineage_jobs jb {_latest_run(source)}
+                     WHERE jb.namespace_name = x.ns AND jb.name = x.n)"""
+    dataset_data = f"""(SELECT {_dataset_json("d")} FROM lineage_datasets d
+                         WHERE d.namespace_name = x.ns AND d.name = x.n)"""
+    return f"""
+WITH walked(sk, sns, sn, tk, tns, tn) AS MATERIALIZED ({edges_query(source)}),
+e AS MATERIALIZED (SELECT DISTINCT * FROM walked),
+-- per node: the start (no edge), each edge into it ('in', ordered by its origin), out of it ('out', by
+-- its destination)
+pieces(k, ns, n, side, ok, ons, o_n, edge) AS (
+    SELECT %(kind)s::text, %(namespace)s::text, %(name)s::text, NULL, NULL, NULL, NULL, NULL::json
+    UNION ALL SELECT tk, tns, tn, 'in', sk, sns, sn, {edge} FROM e
+    UNION ALL SELECT sk, sns, sn, 'out', tk, tns, tn, {edge} FROM e
+),
+x AS (
+    SELECT k, ns, n,
+           json_agg(edge ORDER BY {_order("ok", "ons", "o_n")}) FILTER (WHERE side = 'in') AS ins,
+           json_agg(edge ORDER BY {_order("ok", "ons", "o_n")}) FILTER (WHERE side = 'out') AS outs
+      FROM pieces GROUP BY k, ns, n
+)
+SELECT json_build_object('graph', json_agg(json_build_object(
+           'id', {_id("x.k", "x.ns", "x.n")}, 'type', upper(x.k),
+           'data', CASE WHEN x.k = 'job' THEN {job_data} ELSE {dataset_data} END,
+           'inEdges', coalesce(x.ins, '[]'::json), 'outEdges', coalesce(x.outs, '[]'::json))
+       ORDER BY {_order("x.k", "x.ns", "x.n")}))::text
+  FROM x
+"""
+
+
+_GRAPH = {source: _graph_statement(source) for source in ("denormalized", "normalized")}
+
+
+def lineage_json(
     conn: psycopg.Connection,
     node: str | Node,
     depth: int = DEFAULT_DEPTH,
     direction: Direction = "both",
     *,
     source: Source = "denormalized",
-) -> dict[str, Any]:
+) -> str:
     """Marquez's LineageGraph around `node`: `{"graph": [{"id", "type", "data", "inEdges", "outEdges"}]}`,
-    nodes sorted by id, edges by (origin, destination)."""
+    nodes sorted by id, edges by (origin, destination), as JSON text."""
     if depth < 0:
         raise PreconditionError(f"lineage depth {depth} is negative", hint="pass depth=0 or more")
     if direction not in ("up", "down", "both"):
         raise PreconditionError(f"lineage direction {direction!r} is unknown", hint="use up, down or both")
     start = node if isinstance(node, tuple) else parse_node(conn, node)
     require_node(conn, start)
-    edges = graph_edges(conn, start, depth, direction, source)
-    nodes = sorted({start} | {a for a, _ in edges} | {b for _, b in edges})
-    data = _nodes_data(conn, nodes, source)
-    ins: dict[Node, list[dict[str, str]]] = {n: [] for n in nodes}
-    outs: dict[Node, list[dict[str, str]]] = {n: [] for n in nodes}
-    for a, b in sorted(edges):
-        edge = {"origin": render(a), "destination": render(b)}
-        outs[a].append(edge)
-        ins[b].append(edge)
-    return {
-        "graph": [
-            {
-                "id": render(n),
-                "type": n[0].upper(),
-                "data": data.get(n),
-                "inEdges": ins[n],
-                "outEdges": outs[n],
-            }
-            for n in nodes
-        ]
+    params = {
+        "kind": start[0],
+        "namespace": start[1],
+        "name": start[2],
+        "depth": depth,
+        "down": direction in ("down", "both"),
+        "up": direction in ("up", "both"),
     }
+    try:
+        return _text(conn, _GRAPH[source], params)
+    except psycopg.errors.UndefinedTable as exc:
+        raise PreconditionError(
+            f"lineage graph table is missing: {exc.diag.message_primary}",
+            hint="build the lineage models first: `migrata lineage refresh` (or `make demo`)",
+        ) from None
+
+
+def lineage(conn: psycopg.Connection, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Marquez's LineageGraph around a node (`lineage_json`'s args)."""
+    return _load(lineage_json(conn, *args, **kwargs))
 
 
 # --- column lineage -----------------------------------------------------------------------------------
@@ -608,3 +667,8 @@ def column_lineage(
             }
         )
     return {"graph": graph}
+
+
+def column_lineage_json(conn: psycopg.Connection, *args: Any, **kwargs: Any) -> str:
+    """`column_lineage` as JSON text (the HTTP body)."""
+    return orjson.dumps(column_lineage(conn, *args, **kwargs)).decode()

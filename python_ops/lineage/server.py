@@ -6,9 +6,12 @@
   `max_body_bytes` or a gzip body inflating past `max_decompressed_bytes`, 400 for bad gzip, bad JSON
   (NaN, nesting past the decoder or `max_json_depth`), a lone surrogate or a NUL in a string, an
   eventTime outside the window, a runId that belongs to another job, naming the field.
-- Handlers never block the event loop: decoding and validation run in the thread pool, writes in
+- Handlers never block the event loop: decoding and validation of a body over 16 KiB (or gzip) run in
+  the thread pool (a small one on the loop: tens of microseconds, less than the hop), writes in
   group-commit writer threads (`GroupCommitter`): the events of concurrent requests are written in one
-  transaction, each request answered when it committed. Reads use a psycopg_pool.
+  transaction, each request answered when it committed. Reads use their own psycopg_pool, on the read
+  replica `read_dsn` (`MIGRATA_POSTGRES__READ_DSN`) when one is set, else on the store's DSN: a burst of
+  reads never waits behind the writers' connections.
 - Reads in Marquez's paths and shapes (`api.py`: lineage, column-lineage, namespaces, jobs, datasets,
   runs, search, stats) from the denormalized tables and `lineage_graph_edges`, which the micro-batch
   refresher (`refresher.py`, one leader across the worker processes) keeps within about a second of
@@ -50,6 +53,9 @@ from python_ops.lineage.refresher import Refresher
 from python_ops.lineage.states import RunStates, load_run_states
 
 log = logging.getLogger("migrata.lineage.server")
+# a body this small is decoded and validated on the event loop (tens of microseconds): the hop to the
+# thread pool and back costs more than the work; larger or gzip bodies go to the pool
+INLINE_PARSE_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,7 @@ class ServerConfig:
     group_max_events: int = 2_000
     refresh_interval_s: float = 0.5
     refresher: bool = True
+    read_dsn: str | None = None  # a read replica for the read endpoints; None: the store's DSN
 
 
 class RequestError(Exception):
@@ -248,6 +255,13 @@ def create_app(engines: Engines, models: LineageModels | None, config: ServerCon
             kwargs={"autocommit": True, "application_name": "migrata lineage serve"},
             open=True,
         )
+        read_pool = ConnectionPool(
+            config.read_dsn or engines.postgres_dsn,
+            min_size=1,
+            max_size=config.pool_size,
+            kwargs={"autocommit": True, "application_name": "migrata lineage serve (reads)"},
+            open=True,
+        )
         with pool.connection() as conn:
             states = load_run_states(conn)
         committer = GroupCommitter(pool, states, writers=config.writers, max_events=config.group_max_events)
@@ -259,13 +273,14 @@ def create_app(engines: Engines, models: LineageModels | None, config: ServerCon
         )
         if refresher:
             refresher.start()
-        state.update(pool=pool, states=states, committer=committer, refresher=refresher)
+        state.update(pool=pool, read_pool=read_pool, states=states, committer=committer, refresher=refresher)
         try:
             yield
         finally:
             committer.stop()  # what was accepted is written before the process ends
             if refresher:
                 refresher.stop()
+            read_pool.close()
             pool.close()
 
     app = FastAPI(title="migrata lineage", version="2", lifespan=lifespan)
@@ -305,7 +320,10 @@ def ingest_router(config: ServerConfig, state: dict[str, Any]) -> APIRouter:
                 body += chunk
                 if len(body) > config.max_body_bytes:
                     raise too_large
-            events = await run_in_threadpool(_parse, bytes(body), encoding, config, state["states"])
+            if len(body) <= INLINE_PARSE_BYTES and encoding == "identity":
+                events = _parse(bytes(body), encoding, config, state["states"])
+            else:
+                events = await run_in_threadpool(_parse, bytes(body), encoding, config, state["states"])
         except RequestError as exc:
             return JSONResponse(exc.body, status_code=exc.status)
         try:
@@ -334,7 +352,10 @@ def read_router(state: dict[str, Any]) -> APIRouter:
         def check() -> dict[str, Any]:
             with state["pool"].connection(timeout=5) as conn:
                 conn.execute("SELECT 1")
+            with state["read_pool"].connection(timeout=5) as conn:
+                conn.execute("SELECT 1")
             return {"status": "ok", "pool": state["pool"].get_stats(),
+                    "read_pool": state["read_pool"].get_stats(),
                     "refresher": state["refresher"].status() if state["refresher"] else None,
                     "groups_committed": state["committer"].groups}  # fmt: skip
 
@@ -358,6 +379,7 @@ def config_from_settings(settings: Any) -> ServerConfig:
         group_max_events=cfg.group_max_events,
         refresh_interval_s=cfg.refresh_interval_s,
         refresher=cfg.refresher,
+        read_dsn=settings.postgres.read_dsn,
     )
 
 

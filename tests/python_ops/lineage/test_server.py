@@ -4,6 +4,7 @@ without a manual refresh, concurrent clients reconciled exactly."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import threading
@@ -12,11 +13,13 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import (
     DatasetEvent,
@@ -243,3 +246,41 @@ def test_concurrent_clients_counts_reconcile_exactly(server_url: str, conn: psyc
         distinct,
     )
     assert conn.execute("SELECT count(*) FROM lineage_runs").fetchone() == (distinct,)
+
+
+@pytest.fixture
+def replica_dsn(pg_server: Any, template_dsn: str) -> Iterator[str]:
+    """A second migrated database standing in for a read replica."""
+    from tests.conftest import TEMPLATE_DB, _fresh_database
+
+    yield from _fresh_database(pg_server, TEMPLATE_DB)
+
+
+def test_reads_go_to_the_read_dsn_and_writes_to_the_store(
+    engines: Engines, conn: psycopg.Connection, replica_dsn: str, settings: Any
+) -> None:
+    """MIGRATA_POSTGRES__READ_DSN set: the read endpoints answer from it, POST still writes to the store."""
+    from python_ops.lineage.ingest import ingest_events
+    from python_ops.lineage.server import config_from_settings
+
+    with psycopg.connect(replica_dsn, autocommit=True) as replica:
+        assert ingest_events(
+            replica, [_event(job="r") | {"job": {"namespace": "on_replica", "name": "r"}}]
+        ).ok
+    with_replica = settings.model_copy(
+        update={"postgres": settings.postgres.model_copy(update={"read_dsn": replica_dsn})}
+    )
+    config = config_from_settings(with_replica)
+    assert config.read_dsn == replica_dsn
+    app = create_app(engines, None, dataclasses.replace(config, refresher=False))
+    with TestClient(app) as http:
+        posted = http.post(
+            "/api/v1/lineage", json=_event(job="w") | {"job": {"namespace": "on_store", "name": "w"}}
+        )
+        assert posted.status_code == 201, posted.text
+        names = [n["name"] for n in http.get("/api/v1/namespaces").json()["namespaces"]]
+        assert names == ["on_replica"]
+        assert http.get("/api/v1/namespaces/on_store/jobs").status_code == 404
+        assert http.get("/api/v1/health").json()["read_pool"]["pool_max"] == config.pool_size
+    stored = conn.execute("SELECT array_agg(name ORDER BY name) FROM lineage_namespaces").fetchone()
+    assert stored == (["on_store"],)
