@@ -14,7 +14,6 @@ views are not counted) and their column schema (`fetch_column_metadata`); kinds 
 clickhouse), owners and a capability tag come from the translator.
 """
 
-
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
