@@ -1,7 +1,7 @@
 """dbt gates run in the step of the model they test, scoped to its partition: a row in a DEFAULT
 partition fails exactly `assert_lineage_default_partitions_empty` on `run_lineage_denormalized` for the
 month built, the staging step and its checks stay green, downstream models are not built, and the
-check's text carries no ANSI codes. Row counts and column schemas are on the dbt tables."""
+check's text carries no ANSI codes."""
 
 from __future__ import annotations
 
@@ -51,11 +51,6 @@ def test_failing_gate_is_that_check_on_that_partition(
         assert first.success
         evaluations = first.get_asset_check_evaluations()
         assert evaluations and all(e.passed and e.partition == MONTH for e in evaluations)
-        meta = first.asset_materializations_for_node("lineage_denormalized_models")
-        rld_meta = next(m for m in meta if m.asset_key == RLD).metadata
-        assert rld_meta["dagster/row_count"].value == 1
-        columns = {c.name for c in rld_meta["dagster/column_schema"].value.columns}
-        assert {"run_uuid", "run_date", "state"} <= columns
 
         # a row no month owns lands in the DEFAULT partition: the gate of the month built must fail
         conn.execute(
