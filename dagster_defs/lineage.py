@@ -61,6 +61,10 @@ def lineage_new_events_sensor(context: SensorEvaluationContext, migrata: Migrata
     """Refresh the denormalized lineage months whose runs got new events (cursor: newest received_at)."""
     cursor = datetime.fromisoformat(context.cursor) if context.cursor else None
     with migrata.connect() as conn:
+        # the monthly models' unit tests read the staging views' columns: until the views exist (built
+        # by lineage_dbt_models, automatically when missing) a refresh could only fail; keep the cursor
+        if conn.execute("SELECT to_regclass('stg_lineage__runs') IS NULL").fetchone()[0]:
+            return SkipReason("the lineage staging views are not built yet (asset group lineage)")
         changes = changes_since(conn, cursor)
     if not changes.events or changes.cursor is None:
         return SkipReason("no new lineage events")

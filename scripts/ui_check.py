@@ -77,6 +77,7 @@ def _migrata(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
 def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="migrata-ui-check-"))
     home.chmod(0o755)
+    (home / "objects").mkdir()  # the parquet object storage root (empty: nothing to repair)
     port = free_port()
     env = {**os.environ, "MIGRATA_HOME": str(home), "MIGRATA_POSTGRES__PORT": str(free_port()),
            "DAGSTER_PORT": str(port), "DAGSTER_HOME": str(home / "dagster")}  # fmt: skip
