@@ -4,10 +4,17 @@ blocking check "Postgres and ClickHouse agree up to the watermark", and the sche
 Bodies map config to `python_ops.archive` calls and return its metrics as metadata. The table list
 comes from settings (`MIGRATA_ARCHIVE__TABLES`): adding a table adds its asset and its dbt model.
 The check is the archive's gate, the dbt test `assert_archive_agrees_up_to_watermark`, run for the
-asset's table. The scheduled job deletes from Postgres only when `cleanup_after_run` is set; the
-`archive_cleanup` asset, materialized on purpose, always does.
+asset's table.
+
+Automation (on by default, through `migrata_automation_sensor`): each table asset runs on every tick
+of `MIGRATA_ARCHIVE__SCHEDULE` (every 5 minutes) unless a run of it is in progress; `archive_cleanup`
+runs the same way only when `cleanup_after_run` is set (that setting is the consent), and materialized
+by hand it always cleans up. A table asset not materialized for 15 minutes warns, for an hour fails
+(freshness policy): the archive lags. `archive_run_job` / `archive_periodic_schedule` stay as the
+schedule-based alternative, off by default.
 """
 
+from datetime import timedelta
 from typing import Any
 
 from dagster import (
@@ -17,6 +24,9 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     AssetSelection,
+    AutomationCondition,
+    DefaultScheduleStatus,
+    FreshnessPolicy,
     MaterializeResult,
     ScheduleDefinition,
     asset,
@@ -24,23 +34,33 @@ from dagster import (
     define_asset_job,
 )
 
+from dagster_defs.conventions import asset_kwargs, typed_metadata
 from dagster_defs.dbt import CHDB_POOL
+from dagster_defs.report_metadata import archive_metadata
 from dagster_defs.resources import MigrataResource
 from python_ops import archive
-from python_ops.archive.apply import raise_on_failure, summarize
+from python_ops.archive.apply import raise_on_failure
 from python_ops.engines.context import Engines
 from python_ops.runner import LogProgress
 from python_ops.settings import load_settings
 
 CHECK_NAME = "archive_agrees_up_to_watermark"
 _settings = load_settings()
+# every tick of the archive schedule, unless the previous run of the asset is still going
+_on_tick = (
+    AutomationCondition.cron_tick_passed(_settings.archive.schedule) & ~AutomationCondition.in_progress()
+)
 
 
 def _table_asset(table: str) -> AssetsDefinition:
     @asset(
         name=f"archive_{table}",
-        group_name="archive",
+        **asset_kwargs("archive"),
         pool=CHDB_POOL,
+        automation_condition=_on_tick,
+        freshness_policy=FreshnessPolicy.time_window(
+            fail_window=timedelta(hours=1), warn_window=timedelta(minutes=15)
+        ),
         deps=[AssetKey(table)],  # the dbt model that defines the ClickHouse table
         check_specs=[
             AssetCheckSpec(
@@ -65,9 +85,11 @@ def _table_asset(table: str) -> AssetsDefinition:
             on_progress=LogProgress(context.log),
         )
         raise_on_failure(reports)
-        yield MaterializeResult(metadata=summarize(reports))
+        yield MaterializeResult(metadata=archive_metadata(reports))
         passed, detail = models.gate(engines, [table])
-        yield AssetCheckResult(check_name=CHECK_NAME, passed=passed, metadata={"gate": detail})
+        yield AssetCheckResult(
+            check_name=CHECK_NAME, passed=passed, metadata=typed_metadata({"gate": detail})
+        )
 
     return _archive_table
 
@@ -78,8 +100,10 @@ table_assets = [_table_asset(t) for t in _TABLES]
 
 @asset(
     name="archive_cleanup",
-    group_name="archive",
+    **asset_kwargs("archive"),
     pool=CHDB_POOL,
+    # the scheduled cleanup runs only with the operator's consent (cleanup_after_run)
+    automation_condition=_on_tick if _settings.archive.cleanup_after_run else None,
     deps=[AssetKey(f"archive_{t}") for t in _TABLES],
 )
 def archive_cleanup(context: AssetExecutionContext, migrata: MigrataResource) -> MaterializeResult:
@@ -89,7 +113,8 @@ def archive_cleanup(context: AssetExecutionContext, migrata: MigrataResource) ->
     reports = archive.run_cleanup(engines, settings.archive, on_progress=LogProgress(context.log))
     raise_on_failure(reports)
     return MaterializeResult(
-        metadata=summarize(reports) | archive.status(engines, settings.archive).as_metadata()
+        metadata=archive_metadata(reports)
+        | typed_metadata(archive.status(engines, settings.archive).as_metadata())
     )
 
 
@@ -98,7 +123,7 @@ def archive_no_archived_row_left_below_grace(migrata: MigrataResource) -> AssetC
     """Every row left in Postgres at or below its watermark is archived (the gate, every table)."""
     settings = migrata.settings
     passed, detail = archive.archive_models(settings).gate(Engines.from_settings(settings))
-    return AssetCheckResult(passed=passed, metadata={"gate": detail})
+    return AssetCheckResult(passed=passed, metadata=typed_metadata({"gate": detail}))
 
 
 archive_run_job = define_asset_job(
@@ -113,7 +138,9 @@ archive_periodic_schedule = ScheduleDefinition(
     name="archive_periodic_schedule",
     job=archive_run_job,
     cron_schedule=_settings.archive.schedule,
-    description="Run the archive like the seed's lifecycle worker (default every 5 minutes).",
+    description="Run the archive like the seed's lifecycle worker (default every 5 minutes). Off by "
+    "default: the assets' automation conditions do the same (turn one of the two on, not both).",
+    default_status=DefaultScheduleStatus.STOPPED,
 )
 
 assets = [*table_assets, archive_cleanup]

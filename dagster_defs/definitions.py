@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
-from dagster_defs import archive, dbt, lineage, migrations, parquet_repair, partitions
+from dagster_defs import archive, automation, dbt, lineage, migrations, parquet_repair, partitions
 from dagster_defs.resources import build_resources
 
-_modules = [lineage, dbt, migrations, parquet_repair, archive, partitions]
+_modules = [lineage, dbt, migrations, parquet_repair, archive, partitions, automation]
 
 defs = Definitions(
     assets=[a for m in _modules for a in m.assets],

@@ -15,6 +15,7 @@ from dagster import (
     define_asset_job,
 )
 
+from dagster_defs.conventions import asset_kwargs, typed_metadata
 from dagster_defs.resources import MigrataResource
 from python_ops import migrations
 from python_ops.runner import LogProgress
@@ -34,7 +35,7 @@ class UpgradeConfig(Config):
 
 @asset(
     key=LINT_KEY,
-    group_name="migrations",
+    **asset_kwargs("migrations"),
     check_specs=[
         AssetCheckSpec(
             LINT_CHECK,
@@ -52,20 +53,22 @@ def migrations_lint(migrata: MigrataResource) -> Iterator[Any]:
     failing = [f.message for s in planned.steps if s.lint for f in s.lint.of_level("fail")]
     estimates = [s.lint.lock_estimate_s for s in planned.steps if s.lint and s.lint.lock_estimate_s]
     yield MaterializeResult(
-        metadata={
-            "pending_revisions": len(planned.steps),
-            "failing_revisions": len(
-                {s.info.revision for s in planned.steps if s.lint and s.lint.verdict == "fail"}
-            ),
-            "longest_lock_estimate_s": max(estimates, default=0.0),
-        }
+        metadata=typed_metadata(
+            {
+                "pending_revisions": len(planned.steps),
+                "failing_revisions": len(
+                    {s.info.revision for s in planned.steps if s.lint and s.lint.verdict == "fail"}
+                ),
+                "longest_lock_estimate_s": max(estimates, default=0.0),
+            }
+        )
     )
     yield AssetCheckResult(
-        check_name=LINT_CHECK, passed=not failing, metadata={"failures": "\n".join(failing) or "none"}
+        check_name=LINT_CHECK, passed=not failing, metadata=typed_metadata({"failures": failing})
     )
 
 
-@asset(key=UPGRADE_KEY, group_name="migrations", deps=[LINT_KEY])
+@asset(key=UPGRADE_KEY, **asset_kwargs("migrations"), deps=[LINT_KEY])
 def migrations_upgrade(
     context: AssetExecutionContext, config: UpgradeConfig, migrata: MigrataResource
 ) -> MaterializeResult:
@@ -86,27 +89,29 @@ def migrations_upgrade(
     for warning in result.warnings:
         context.log.warning(warning)
     return MaterializeResult(
-        metadata={
-            "applied": len(result.applied),
-            "revisions": ", ".join(result.applied) or "-",
-            "held_back_needing_downtime": ", ".join(result.held_back) or "-",
-            "data_migrations_deferred": len(result.warnings),
-            "summary": result.summary(),
-        }
+        metadata=typed_metadata(
+            {
+                "applied": len(result.applied),
+                "revisions": list(result.applied),
+                "held_back_needing_downtime": list(result.held_back),
+                "data_migrations_deferred": len(result.warnings),
+                "summary": result.summary(),
+            }
+        )
     )
 
 
-@asset(key=STATUS_KEY, group_name="migrations", deps=[UPGRADE_KEY])
+@asset(key=STATUS_KEY, **asset_kwargs("migrations"), deps=[UPGRADE_KEY])
 def migrations_status(migrata: MigrataResource) -> MaterializeResult:
     """Record each component's current revision, head and pending count."""
-    return MaterializeResult(metadata=migrations.status(migrata.dsn).as_metadata())
+    return MaterializeResult(metadata=typed_metadata(migrations.status(migrata.dsn).as_metadata()))
 
 
 @asset_check(asset=STATUS_KEY, name="migrations_schema_matches_head")
 def migrations_schema_matches_head(migrata: MigrataResource) -> AssetCheckResult:
     """Each component's live schema equals what its revisions create, and it is at head."""
     report = migrations.check(migrata.dsn, admin_dsn=migrata.settings.migrations.scratch_admin_dsn)
-    return AssetCheckResult(passed=report.ok, metadata=report.as_metadata())
+    return AssetCheckResult(passed=report.ok, metadata=typed_metadata(report.as_metadata()))
 
 
 migrations_upgrade_job = define_asset_job(

@@ -14,6 +14,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from dagster_defs.conventions import asset_kwargs, typed_metadata
 from dagster_defs.resources import MigrataResource
 from python_ops import parquet_repair as pr
 from python_ops.engines.context import Engines
@@ -31,7 +32,7 @@ class RepairConfig(Config):
     only_legacy: bool = False
 
 
-@asset(group_name=GROUP)
+@asset(**asset_kwargs(GROUP))
 def parquet_metadata_repair(
     context: AssetExecutionContext, config: RepairConfig, migrata: MigrataResource
 ) -> MaterializeResult:
@@ -49,10 +50,10 @@ def parquet_metadata_repair(
         on_progress=LogProgress(context.log),
     )
     # Entries that could not be repaired are reported (metadata + issue file) and fail the health check.
-    return MaterializeResult(metadata=report.as_metadata())
+    return MaterializeResult(metadata=typed_metadata(report.as_metadata()))
 
 
-@asset(group_name=GROUP, deps=[parquet_metadata_repair])
+@asset(**asset_kwargs(GROUP), deps=[parquet_metadata_repair])
 def parquet_partition_metadata(context: AssetExecutionContext, migrata: MigrataResource) -> MaterializeResult:
     """Scan the footer cache: entries by class (ok, legacy-undecodable, corrupt, file-missing)."""
     settings = migrata.settings
@@ -62,7 +63,7 @@ def parquet_partition_metadata(context: AssetExecutionContext, migrata: MigrataR
         pr.Storage.from_settings(settings),
         on_progress=LogProgress(context.log),
     )
-    return MaterializeResult(metadata=report.as_metadata())
+    return MaterializeResult(metadata=typed_metadata(report.as_metadata()))
 
 
 @asset_check(asset=parquet_partition_metadata, blocking=True, description="0 undecodable entries")
@@ -76,8 +77,9 @@ def parquet_metadata_decodable(
     check = next(c for c in report.checks if c.name == DECODABLE_CHECK)
     return AssetCheckResult(
         passed=check.ok,
-        metadata={"undecodable": check.actual}
-        | {f"entries_{k}": v for k, v in report.details["counts"].items()},
+        metadata=typed_metadata(
+            {"undecodable": check.actual} | {f"entries_{k}": v for k, v in report.details["counts"].items()}
+        ),
     )
 
 

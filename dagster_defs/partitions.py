@@ -1,5 +1,9 @@
 """Own the partitions assets: daily RANGE partition maintenance with its blocking health checks, and the
 repartitioning status. Bodies map settings to `python_ops.partitions` calls and return their reports.
+
+Automation (on by default, through `migrata_automation_sensor`): maintenance runs on every tick of
+`MIGRATA_PARTITIONS__MAINTENANCE_SCHEDULE` (daily); `partitions_daily_schedule` is the schedule-based
+alternative, off by default.
 """
 
 from typing import Any
@@ -8,6 +12,7 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetExecutionContext,
+    AutomationCondition,
     Config,
     DefaultScheduleStatus,
     MaterializeResult,
@@ -17,13 +22,16 @@ from dagster import (
     define_asset_job,
 )
 
+from dagster_defs.conventions import asset_kwargs, typed_metadata
+from dagster_defs.report_metadata import maintenance_metadata, repartitionings_metadata
 from dagster_defs.resources import MigrataResource
-from python_ops import backups, partitions
+from python_ops import partitions
 from python_ops.engines.context import Engines
 from python_ops.runner import LogProgress
 from python_ops.settings import load_settings
 
 GROUP = "partitions"
+_schedule = load_settings().partitions.maintenance_schedule
 
 
 class MaintenanceConfig(Config):
@@ -33,7 +41,10 @@ class MaintenanceConfig(Config):
     dry_run: bool = False
 
 
-@asset(group_name=GROUP)
+@asset(
+    **asset_kwargs(GROUP),
+    automation_condition=AutomationCondition.cron_tick_passed(_schedule) & ~AutomationCondition.in_progress(),
+)
 def partitions_maintenance(
     context: AssetExecutionContext, config: MaintenanceConfig, migrata: MigrataResource
 ) -> MaterializeResult:
@@ -51,15 +62,7 @@ def partitions_maintenance(
         on_progress=LogProgress(context.log),
     )
     health = partitions.table_health(engines, config.tables or None)
-    meta = report.as_metadata()
-    meta.update(
-        managed_tables=len(health),
-        partitions=sum(len(h.partitions) for h in health),
-        rows=sum(h.rows for h in health),
-        default_rows=sum(h.default_rows for h in health),
-        max_skew=max((h.skew for h in health), default=0.0),
-    )
-    return MaterializeResult(metadata=meta)
+    return MaterializeResult(metadata=maintenance_metadata(report, health))
 
 
 def _health(migrata: MigrataResource) -> list[Any]:
@@ -73,7 +76,10 @@ def partitions_future_exist(
     """Every managed table has its current and premade future partitions."""
     missing = {h.table: h.missing_future for h in _health(migrata) if h.missing_future}
     return AssetCheckResult(
-        passed=not missing, metadata={"tables_missing": len(missing), "missing": str(missing)[:2000]}
+        passed=not missing,
+        metadata=typed_metadata(
+            {"tables_missing": len(missing), "missing": {t: list(m) for t, m in missing.items()}}
+        ),
     )
 
 
@@ -84,25 +90,14 @@ def partitions_default_empty(
     """No managed table holds rows in its DEFAULT partition (they belong in a real partition)."""
     rows = {h.table: h.default_rows for h in _health(migrata) if h.default_rows}
     return AssetCheckResult(
-        passed=not rows, metadata={"default_rows": sum(rows.values()), "tables": str(rows)}
+        passed=not rows, metadata=typed_metadata({"default_rows": sum(rows.values()), "tables": rows})
     )
 
 
-@asset(group_name=GROUP)
+@asset(**asset_kwargs(GROUP))
 def partitions_repartitionings(migrata: MigrataResource) -> MaterializeResult:
     """Record the state of every repartitioning (step, backup, retired table, swap lock time)."""
-    engines = Engines.from_settings(migrata.settings)
-    rows = partitions.runs(engines)
-    backup_summary = backups.backup_status(engines)
-    return MaterializeResult(
-        metadata={
-            "repartitionings": len(rows),
-            "swapped": sum(r["step"] == "swapped" for r in rows),
-            "in_progress": sum(r["step"] not in ("swapped", "rolled_back") for r in rows),
-            "runs": str([(r["table_name"], r["step"]) for r in rows])[:2000],
-        }
-        | {f"backups_{k}": v for k, v in backup_summary.items()}
-    )
+    return MaterializeResult(metadata=repartitionings_metadata(Engines.from_settings(migrata.settings)))
 
 
 partitions_maintain_job = define_asset_job("partitions_maintain_job", selection=[partitions_maintenance])
@@ -110,8 +105,9 @@ partitions_maintain_job = define_asset_job("partitions_maintain_job", selection=
 partitions_daily_schedule = ScheduleDefinition(
     name="partitions_daily_schedule",
     job=partitions_maintain_job,
-    cron_schedule=load_settings().partitions.maintenance_schedule,
-    default_status=DefaultScheduleStatus.RUNNING,
+    cron_schedule=_schedule,
+    # off: the asset's automation condition runs maintenance daily (turn one of the two on, not both)
+    default_status=DefaultScheduleStatus.STOPPED,
 )
 
 assets = [partitions_maintenance, partitions_repartitionings]

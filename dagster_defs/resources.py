@@ -40,6 +40,7 @@ class MigrataResource(ConfigurableResource):
         self._settings = load_settings(**({"home": self.home} if self.home else {}))
         with control.running(self._settings, prepare=False):
             os.environ.update(dbt_env(self._settings))  # read by profiles.yml in dbt subprocesses
+            os.environ["DBT_USE_COLORS"] = "false"  # plain text in the UI: no ANSI codes in dbt errors
             yield self
 
     @property

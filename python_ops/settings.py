@@ -7,7 +7,7 @@ operations as plain arguments.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -243,6 +243,28 @@ class DagsterSettings(BaseModel):
         description="postgresql+psycopg2:// URL of the database holding Dagster's runs, event log and "
         "schedules (dagster-postgres). Unset: SQLite under DAGSTER_HOME (make dev, make demo).",
     )
+    partitions_start: date | None = Field(
+        default=None,
+        description="First month (YYYY-MM or YYYY-MM-DD) of the lineage models' monthly partitions. "
+        "Unset: the month of the store's oldest run, discovered when the definitions load.",
+    )
+    report_cli_runs: bool = Field(
+        default=True,
+        description="When a Dagster instance is configured (DAGSTER_HOME), CLI backfills, archive runs and "
+        "repartitionings record an asset materialization in it, with the metadata a Dagster run records.",
+    )
+
+    @field_validator("partitions_start", mode="before")
+    @classmethod
+    def _month(cls, value: object) -> object:
+        if isinstance(value, str) and len(value.strip()) == 7:  # YYYY-MM
+            return f"{value.strip()}-01"
+        return value
+
+    @field_validator("partitions_start")
+    @classmethod
+    def _first_of_month(cls, value: date | None) -> date | None:
+        return value.replace(day=1) if value else None
 
     @field_validator("storage_dsn")
     @classmethod

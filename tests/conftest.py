@@ -23,6 +23,9 @@ from python_ops.engines.postgres import EmbeddedPostgres, free_port
 from python_ops.settings import MigrataSettings
 
 TEMPLATE_DB = "migrata_template"
+# `make test` exports DAGSTER_HOME (the dev instance): CLI tests must not record their runs there;
+# tests/dagster_defs/test_reporting.py turns reporting on against an instance of its own
+os.environ["MIGRATA_DAGSTER__REPORT_CLI_RUNS"] = "false"
 
 
 @pytest.fixture(scope="session")

@@ -110,6 +110,9 @@ def run(
         out.print("archive is disabled (MIGRATA_ARCHIVE__ENABLED=false): nothing done")
         return
     _print_reports(reports, as_json=st.json, dry_run=dry_run)
+    from python_ops.cli.reporters import report_operation
+
+    report_operation("archive_run", settings=st.settings, engines=st.engines, result=reports, dry_run=dry_run)
 
 
 @app.command(epilog="Example: migrata archive cleanup --dry-run; migrata archive cleanup --yes")

@@ -172,6 +172,12 @@ def backfill(
             wait=wait,
         )
     print_report(report, as_json=st.json, show_sql=dry_run)
+    if report.ok:
+        from python_ops.cli.reporters import report_operation
+
+        report_operation(
+            "lineage_backfill", settings=st.settings, engines=st.engines, result=report, dry_run=dry_run
+        )
 
 
 @app.command(epilog="Example: migrata lineage retain --older-than 24months --export old-events.ndjson --yes")

@@ -64,6 +64,12 @@ def run(
             on_progress=on_progress,
         )
     print_report(report, as_json=s.json, show_sql=dry_run)
+    if report.ok:
+        from python_ops.cli.reporters import report_operation
+
+        report_operation(
+            "repartition", settings=s.settings, engines=s.engines, result=report, dry_run=dry_run
+        )
 
 
 @app.command(epilog="Example: migrata repartition rollback chunks")

@@ -62,6 +62,11 @@ def test_sensor_requests_changed_months_and_a_partition_builds(
         ],
     )
     with DagsterInstance.ephemeral() as instance:
+        # before the staging views exist a refresh could only fail: the sensor waits, cursor unchanged
+        with build_sensor_context(instance=instance, resources={"migrata": MigrataResource()}) as context:
+            early = lineage_new_events_sensor(context)
+        assert "staging views are not built" in str(early.skip_message) and context.cursor is None
+        run_dbt(["run", "--target", "postgres", "--select", "fqn:lineage.staging"], settings_env)
         with build_sensor_context(instance=instance, resources={"migrata": MigrataResource()}) as context:
             result = lineage_new_events_sensor(context)
         keys = sorted(r.partition_key for r in result.run_requests)
@@ -72,10 +77,6 @@ def test_sensor_requests_changed_months_and_a_partition_builds(
         ) as again:
             assert not getattr(lineage_new_events_sensor(again), "run_requests", None)
 
-        run_dbt(
-            ["run", "--target", "postgres", "--select", "fqn:lineage.staging"],
-            settings_env,
-        )
         job = defs.resolve_implicit_global_asset_job_def()
         run = job.execute_in_process(
             instance=instance,

@@ -34,8 +34,8 @@ def test_upgrade_job_runs_online_safe_only_and_status_and_check_follow(
     first = job.execute_in_process(raise_on_error=False)
     assert first.success
     upgrade = first.asset_materializations_for_node("migrations__migrations_upgrade")[0].metadata
-    assert upgrade["revisions"].value == "demoplug_0002"
-    assert upgrade["held_back_needing_downtime"].value == "demoplug_0003"
+    assert upgrade["revisions"].value == ["demoplug_0002"]
+    assert upgrade["held_back_needing_downtime"].value == ["demoplug_0003"]
     status = first.asset_materializations_for_node("migrations__migrations_status")[0].metadata
     assert status["demoplug_current"].value == "demoplug_0002" and status["demoplug_pending"].value == 1
     assert status["core_head"].value == "core_0002"
@@ -72,7 +72,7 @@ def test_lint_gate_blocks_the_upgrade_when_a_pending_revision_fails(
     result = defs.resolve_job_def("migrations_upgrade_job").execute_in_process(raise_on_error=False)
     assert _checks(result) == {"migrations_pending_revisions_pass_lint": False}
     (evaluation,) = result.get_asset_check_evaluations()
-    failures = evaluation.metadata["failures"].value
+    failures = "\n".join(evaluation.metadata["failures"].value)
     assert "CREATE INDEX linthaz_items_v_idx" in failures and "50 rows" in failures
     assert result.asset_materializations_for_node("migrations__migrations_upgrade") == []  # blocked
     assert migrations.current(dsn)["linthaz"] == "linthaz_0001"

@@ -37,7 +37,7 @@ def test_health_check_blocks_then_repair_makes_it_pass(
     health = job.execute_in_process(asset_selection=[HEALTH], raise_on_error=False)
     assert not _check_passed(health)
     meta = health.asset_materializations_for_node("parquet_partition_metadata")[0].metadata
-    assert '"legacy-undecodable": 4' in meta["counts"].value
+    assert meta["counts"].value["legacy-undecodable"] == 4  # typed JSON metadata, not a JSON string
 
     both = job.execute_in_process(asset_selection=[REPAIR, HEALTH])
     assert both.success and _check_passed(both)
