@@ -231,9 +231,28 @@ def _newest_project_file(settings: MigrataSettings) -> float:
     return max(p.stat().st_mtime for p in files if p.is_file())
 
 
+def _connection_key(settings: MigrataSettings) -> str:
+    """What a manifest was parsed against: the profile's database names are baked into its nodes."""
+    env = dbt_env(settings)
+    return json.dumps(
+        {k: v for k, v in sorted(env.items()) if k.startswith(("MIGRATA_DBT_PG_", "MIGRATA_DBT_CH_"))}
+    )
+
+
 def ensure_manifest(settings: MigrataSettings, target: str, *, force: bool = False) -> Path:
-    """The manifest of `target`, parsed first if it is missing or older than a project file."""
+    """The manifest of `target`, parsed first if it is missing, older than a project file, or parsed
+    against another database (its nodes name their database, so row counts and column metadata of a
+    manifest from another store would ask the wrong one)."""
     manifest = manifest_path(settings, target)
-    if force or not manifest.exists() or manifest.stat().st_mtime < _newest_project_file(settings):
+    parsed_for = manifest.with_name("manifest.connection.json")
+    key = _connection_key(settings)
+    stale = (
+        not manifest.exists()
+        or manifest.stat().st_mtime < _newest_project_file(settings)
+        or not parsed_for.exists()
+        or parsed_for.read_text() != key
+    )
+    if force or stale:
         run_dbt(["parse", "--quiet", "--target", target], settings, capture=True)
+        parsed_for.write_text(key)
     return manifest

@@ -37,3 +37,29 @@ def test_dbt_build_on_postgres_then_clickhouse(
     assert f"postgresql({settings_env.clickhouse.pg_collection}, schema='public'" in compiled
     port = settings_env.postgres.dsn.rsplit(":", 1)[1].split("/")[0]
     assert port not in compiled and "postgres@" not in compiled
+
+
+def test_manifest_is_parsed_again_for_another_database(settings: MigrataSettings) -> None:
+    """A manifest names its database in every node: one parsed for another store is stale."""
+    import json
+
+    from python_ops.dbt_project import ensure_manifest
+
+    def databases(path: Path) -> set[str]:
+        nodes = json.loads(path.read_text())["nodes"].values()
+        return {n["database"] for n in nodes if n["resource_type"] == "model"}
+
+    first = ensure_manifest(settings, "postgres")
+    dbname = settings.postgres.dsn.rsplit("/", 1)[1]
+    assert databases(first) == {dbname}
+    parsed_at = first.stat().st_mtime_ns
+    assert ensure_manifest(settings, "postgres").stat().st_mtime_ns == parsed_at  # unchanged: no reparse
+
+    other = settings.model_copy(
+        update={
+            "postgres": settings.postgres.model_copy(
+                update={"dsn": settings.postgres.dsn[: -len(dbname)] + "elsewhere"}
+            )
+        }
+    )
+    assert databases(ensure_manifest(other, "postgres")) == {"elsewhere"}
