@@ -16,7 +16,6 @@ from python_ops.cli import archive, backups, dbt, engines, lineage, migrate, par
 from python_ops.cli.context import AppState
 from python_ops.cli.output import err
 from python_ops.errors import MigrataError
-from python_ops.settings import load_settings
 
 
 class MigrataGroup(TyperGroup):
@@ -86,6 +85,8 @@ def root(
     """Load settings once; every command reads them from the context."""
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr)
     overrides = {"home": home} if home else {}
+    from python_ops.settings import load_settings  # not for `--help`
+
     ctx.obj = AppState(load_settings(**overrides), json_output, quiet, debug)
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import typer
 
-from python_ops.engines.context import Engines
-from python_ops.settings import MigrataSettings
+if TYPE_CHECKING:  # loaded by the root callback, so `--help` never imports pydantic-settings
+    from python_ops.engines.context import Engines
+    from python_ops.settings import MigrataSettings
 
 
 @dataclass
@@ -26,6 +28,8 @@ class AppState:
 
     @cached_property
     def engines(self) -> Engines:
+        from python_ops.engines.context import Engines
+
         return Engines.from_settings(self.settings)
 
 
