@@ -151,8 +151,11 @@ def environment(log: Callable[[str], None] = print) -> Iterator[Env]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def table_digest(conn: psycopg.Connection, table: str, exclude: tuple[str, ...] = ()) -> tuple[int, int, str]:
-    """(rows, distinct rows, md5 over the sorted row hashes) of `table`, leaving out volatile columns."""
+def table_digest(
+    conn: psycopg.Connection, table: str, exclude: tuple[str, ...] = (), where: str = "true"
+) -> tuple[int, int, str]:
+    """(rows, distinct rows, md5 over the sorted row hashes) of `table`'s rows matching `where` (fixed
+    SQL written by a scenario, never input), leaving out volatile columns."""
     cols = [
         r[0]
         for r in conn.execute(
@@ -165,8 +168,12 @@ def table_digest(conn: psycopg.Connection, table: str, exclude: tuple[str, ...] 
     row = conn.execute(
         sql.SQL(
             "SELECT count(*), count(DISTINCT h), coalesce(md5(string_agg(h, '' ORDER BY h)), '') "
-            "FROM (SELECT md5(ROW({})::text) AS h FROM {}) t"
-        ).format(sql.SQL(", ").join(sql.Identifier(c) for c in cols), sql.Identifier(table))
+            "FROM (SELECT md5(ROW({})::text) AS h FROM {} WHERE {}) t"
+        ).format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in cols),
+            sql.Identifier(table),
+            sql.SQL(where),  # type: ignore[arg-type]
+        )
     ).fetchone()
     assert row is not None
     return int(row[0]), int(row[1]), str(row[2])
