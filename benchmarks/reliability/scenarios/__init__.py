@@ -22,6 +22,6 @@ SCENARIOS: dict[str, Callable[[str], Scenario]] = {
     "archive_cleanup": ArchiveCleanup,
     "lineage_retain": Retain,
 }
-# what this branch owns and runs at 100 trials; the rest are written against today's verbs and run
-# with few trials while lineage and archive are reworked
+# the short seeded run in `make test` (tests/benchmarks/test_reliability.py): the quickest operations
+# with a kill of each kind; the full run covers every operation above
 OWN = ("repartition", "parquet_repair", "retention")

@@ -39,7 +39,7 @@ STORE = "tpl_lineage_store"
 def lineage_store(env: Env, runs: int) -> str:
     """The shared template: a synthetic store of `runs` runs at lineage_0004, then upgraded to the heads
     with heavy data migrations deferred, so `lineage_0005` (the rebuild of the denormalized tables with
-    the new ids) is recorded as pending and the denormalized tables are empty."""
+    the new ids) is recorded as pending and the denormalized tables are empty (created by dbt)."""
     name = f"{STORE}_{runs}"
     with env.connect("postgres") as admin:
         if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
@@ -52,6 +52,13 @@ def lineage_store(env: Env, runs: int) -> str:
     with env.connect(name) as conn:
         generate_store(conn, runs, months=6)
     migrations.migrate(env.dsn(name), "heads", heavy="defer")
+    # dbt creates the models' (empty) tables here, once: a run then starts on its chunks at once, so the
+    # kills land in the chunked work rather than in a dbt build every trial would repeat
+    from python_ops.lineage.batch import ensure_tables
+    from python_ops.lineage.compiled import lineage_models
+
+    with env.connect(name) as conn:
+        ensure_tables(conn, lineage_models(env.settings(name)))
     with env.connect(name) as conn:
         pending = conn.execute(
             "SELECT name FROM migrata_pending_migrations WHERE status = 'pending'"
