@@ -342,7 +342,8 @@ class Scenario(ABC):
         )
         return Calibration(done.seconds, first if first is not None else done.seconds * 0.5)
 
-    def trial(self, env: Env, number: int, kill: Kill, at_s: float) -> TrialResult:
+    def trial(self, env: Env, number: int, kill: Kill, after_s: float) -> TrialResult:
+        """Run, kill `after_s` seconds after the run's first durable write is seen, rerun, compare."""
         db = self.fresh(env)
         control = self.control(env, db)
         load = self.start_load(env, db)
@@ -351,10 +352,17 @@ class Scenario(ABC):
         try:
             proc = start_cli(self.command(env, db), env.cli_env(db, self.extra_env(env, db)))
             started = time.monotonic()
-            while proc.poll() is None and time.monotonic() - started < at_s:
+            # the kill point is measured from the first write seen in this very run: a run's start-up
+            # time varies with the machine's load more than its work does
+            while proc.poll() is None and not self.started(env, db):
+                time.sleep(0.02)
+            first = time.monotonic()
+            timings["first_write_s"] = round(first - started, 2)
+            while proc.poll() is None and time.monotonic() - first < after_s:
                 time.sleep(0.005)
             finished_first = proc.poll() == 0
             killed_at = time.monotonic()
+            at_s = killed_at - started
             if kill == "tool":
                 kill_group(proc)
                 finish(proc, started, 30)
@@ -471,10 +479,10 @@ def run_scenario(
         for n in range(1, trials + 1):
             if (n - 1) % RECALIBRATE == 0:
                 calibration = scenario.calibrate(env)
-            # from just before the first durable write to near the end of an uninterrupted run; kills
-            # that still land before the first write or after the end are counted as such
-            at_s = rng.uniform(0.9 * calibration.first_write_s, 0.9 * calibration.total_s)
-            result = scenario.trial(env, n, kill, at_s)
+            # from the run's first durable write to near the end of an uninterrupted run's work; kills
+            # that still land after the end are counted as such
+            after_s = rng.uniform(0, 0.9 * max(0.05, calibration.total_s - calibration.first_write_s))
+            result = scenario.trial(env, n, kill, after_s)
             results.append(result)
             if on_result:
                 on_result(result)
