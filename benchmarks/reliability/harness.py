@@ -469,16 +469,20 @@ def run_scenario(
 ) -> list[Summary]:
     """Prepare, then `trials` trials per kill target with kill points drawn from `rng`.
 
-    The operation is calibrated (one uninterrupted run) before each series and every `RECALIBRATE`
-    trials, so the kill points follow how long a run takes on the machine as its load changes.
+    The operation is calibrated (one uninterrupted run) before its first trial, before each long
+    series and every `RECALIBRATE` trials, so the kill points follow how long a run takes on the
+    machine as its load changes.
     """
     scenario.prepare(env)
     summaries = []
+    done = 0
     for kill in kills:
         results = []
         for n in range(1, trials + 1):
-            if (n - 1) % RECALIBRATE == 0:
+            # a long series recalibrates at its start too; the short seeded run calibrates once
+            if done % RECALIBRATE == 0 or (n == 1 and trials >= RECALIBRATE):
                 calibration = scenario.calibrate(env)
+            done += 1
             # from the run's first durable write to near the end of an uninterrupted run's work; kills
             # that still land after the end are counted as such
             after_s = rng.uniform(0, 0.9 * max(0.05, calibration.total_s - calibration.first_write_s))
