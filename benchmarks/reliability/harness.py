@@ -151,8 +151,11 @@ def environment(log: Callable[[str], None] = print) -> Iterator[Env]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def table_digest(conn: psycopg.Connection, table: str, exclude: tuple[str, ...] = ()) -> tuple[int, int, str]:
-    """(rows, distinct rows, md5 over the sorted row hashes) of `table`, leaving out volatile columns."""
+def table_digest(
+    conn: psycopg.Connection, table: str, exclude: tuple[str, ...] = (), where: str = "true"
+) -> tuple[int, int, str]:
+    """(rows, distinct rows, md5 over the sorted row hashes) of `table`'s rows matching `where` (fixed
+    SQL written by a scenario, never input), leaving out volatile columns."""
     cols = [
         r[0]
         for r in conn.execute(
@@ -165,8 +168,12 @@ def table_digest(conn: psycopg.Connection, table: str, exclude: tuple[str, ...] 
     row = conn.execute(
         sql.SQL(
             "SELECT count(*), count(DISTINCT h), coalesce(md5(string_agg(h, '' ORDER BY h)), '') "
-            "FROM (SELECT md5(ROW({})::text) AS h FROM {}) t"
-        ).format(sql.SQL(", ").join(sql.Identifier(c) for c in cols), sql.Identifier(table))
+            "FROM (SELECT md5(ROW({})::text) AS h FROM {} WHERE {}) t"
+        ).format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in cols),
+            sql.Identifier(table),
+            sql.SQL(where),  # type: ignore[arg-type]
+        )
     ).fetchone()
     assert row is not None
     return int(row[0]), int(row[1]), str(row[2])
@@ -335,7 +342,8 @@ class Scenario(ABC):
         )
         return Calibration(done.seconds, first if first is not None else done.seconds * 0.5)
 
-    def trial(self, env: Env, number: int, kill: Kill, at_s: float) -> TrialResult:
+    def trial(self, env: Env, number: int, kill: Kill, after_s: float) -> TrialResult:
+        """Run, kill `after_s` seconds after the run's first durable write is seen, rerun, compare."""
         db = self.fresh(env)
         control = self.control(env, db)
         load = self.start_load(env, db)
@@ -344,10 +352,17 @@ class Scenario(ABC):
         try:
             proc = start_cli(self.command(env, db), env.cli_env(db, self.extra_env(env, db)))
             started = time.monotonic()
-            while proc.poll() is None and time.monotonic() - started < at_s:
+            # the kill point is measured from the first write seen in this very run: a run's start-up
+            # time varies with the machine's load more than its work does
+            while proc.poll() is None and not self.started(env, db):
+                time.sleep(0.02)
+            first = time.monotonic()
+            timings["first_write_s"] = round(first - started, 2)
+            while proc.poll() is None and time.monotonic() - first < after_s:
                 time.sleep(0.005)
             finished_first = proc.poll() == 0
             killed_at = time.monotonic()
+            at_s = killed_at - started
             if kill == "tool":
                 kill_group(proc)
                 finish(proc, started, 30)
@@ -454,20 +469,24 @@ def run_scenario(
 ) -> list[Summary]:
     """Prepare, then `trials` trials per kill target with kill points drawn from `rng`.
 
-    The operation is calibrated (one uninterrupted run) before each series and every `RECALIBRATE`
-    trials, so the kill points follow how long a run takes on the machine as its load changes.
+    The operation is calibrated (one uninterrupted run) before its first trial, before each long
+    series and every `RECALIBRATE` trials, so the kill points follow how long a run takes on the
+    machine as its load changes.
     """
     scenario.prepare(env)
     summaries = []
+    done = 0
     for kill in kills:
         results = []
         for n in range(1, trials + 1):
-            if (n - 1) % RECALIBRATE == 0:
+            # a long series recalibrates at its start too; the short seeded run calibrates once
+            if done % RECALIBRATE == 0 or (n == 1 and trials >= RECALIBRATE):
                 calibration = scenario.calibrate(env)
-            # from just before the first durable write to near the end of an uninterrupted run; kills
-            # that still land before the first write or after the end are counted as such
-            at_s = rng.uniform(0.9 * calibration.first_write_s, 0.9 * calibration.total_s)
-            result = scenario.trial(env, n, kill, at_s)
+            done += 1
+            # from the run's first durable write to near the end of an uninterrupted run's work; kills
+            # that still land after the end are counted as such
+            after_s = rng.uniform(0, 0.9 * max(0.05, calibration.total_s - calibration.first_write_s))
+            result = scenario.trial(env, n, kill, after_s)
             results.append(result)
             if on_result:
                 on_result(result)

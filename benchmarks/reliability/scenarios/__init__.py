@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from benchmarks.reliability.harness import Scenario
 from benchmarks.reliability.scenarios.archive import ArchiveCleanup, ArchiveCopy
-from benchmarks.reliability.scenarios.lineage import Backfill, Backfill2, Ingestion, RunPending
+from benchmarks.reliability.scenarios.lineage import Backfill, Backfill2, Ingestion, Retain, RunPending
 from benchmarks.reliability.scenarios.parquet import ParquetRepair
 from benchmarks.reliability.scenarios.partitions import Repartition, Retention
 
@@ -20,7 +20,8 @@ SCENARIOS: dict[str, Callable[[str], Scenario]] = {
     "ingestion": Ingestion,
     "archive_copy": ArchiveCopy,
     "archive_cleanup": ArchiveCleanup,
+    "lineage_retain": Retain,
 }
-# what this branch owns and runs at 100 trials; the rest are written against today's verbs and run
-# with few trials while lineage and archive are reworked
+# the short seeded run in `make test` (tests/benchmarks/test_reliability.py): the quickest operations
+# with a kill of each kind; the full run covers every operation above
 OWN = ("repartition", "parquet_repair", "retention")
