@@ -45,6 +45,8 @@ def test_food_delivery_graph_is_the_same_from_both_sources(
 def test_synthetic_graphs_match_at_every_depth(settings: MigrataSettings, conn: psycopg.Connection) -> None:
     generate_store(conn, 3000, months=4)
     _backfill_and_build_edges(settings, chunk_size=1000)
+    # fresh statistics now: an autoanalyze landing mid-loop would invalidate the cached plan below
+    conn.execute("ANALYZE")
     sizes = []
     for node in ("dataset:ns_3:ds_103", "job:ns_7:job_17", "dataset:ns_0:ds_0", "job:ns_9:job_29"):
         for depth in (1, 3, 6):
