@@ -70,10 +70,9 @@ def capture_installed(conn: psycopg.Connection, spec: RepartitionSpec) -> bool:
     return bool(row and row[0] == 3)
 
 
-def install_capture(conn: psycopg.Connection, spec: RepartitionSpec, *, lock_timeout_ms: int) -> None:
-    """Create the delta table and the capture triggers (idempotent; a short lock on the table)."""
-    if capture_installed(conn, spec):
-        return
+def capture_statements(spec: RepartitionSpec) -> list[sql.Composable]:
+    """The delta table, the capture function and its triggers (run by `install_capture`, printed by
+    --dry-run)."""
     types = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t))
         for c, t in zip(spec.pk, spec.pk_types, strict=True)
@@ -96,34 +95,43 @@ def install_capture(conn: psycopg.Connection, spec: RepartitionSpec, *, lock_tim
     RETURN NULL;
 END"""
     ).format(delta=delta, pk=pk, kx=spec.key_expr, name=sql.SQL(spec.table.qualified.replace("'", "")))
-    fn_sql = sql.SQL("CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS {body}").format(
-        fn=fn, body=sql.Literal(body.as_string(conn))
+    statements: list[sql.Composable] = [
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (migrata_id bigserial PRIMARY KEY, {}, migrata_key integer)"
+        ).format(delta, types),
+        sql.SQL("CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS {body}").format(
+            fn=fn, body=sql.Literal(body.as_string(None))
+        ),
+    ]
+    for name, event, refs in (
+        ("migrata_capture_ins", "INSERT", "NEW TABLE AS migrata_new"),
+        ("migrata_capture_upd", "UPDATE", "OLD TABLE AS migrata_old NEW TABLE AS migrata_new"),
+        ("migrata_capture_del", "DELETE", "OLD TABLE AS migrata_old"),
+    ):
+        statements.append(
+            sql.SQL(
+                "CREATE OR REPLACE TRIGGER {n} AFTER {e} ON {t} REFERENCING {r} FOR EACH STATEMENT "
+                "EXECUTE FUNCTION {fn}()"
+            ).format(n=sql.Identifier(name), e=sql.SQL(event), t=table, r=sql.SQL(refs), fn=fn)
+        )
+    statements.append(
+        sql.SQL(
+            "CREATE OR REPLACE TRIGGER migrata_block_truncate BEFORE TRUNCATE ON {t} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION {fn}()"
+        ).format(t=table, fn=fn)
     )
+    return statements
+
+
+def install_capture(conn: psycopg.Connection, spec: RepartitionSpec, *, lock_timeout_ms: int) -> None:
+    """Create the delta table and the capture triggers (idempotent; a short lock on the table)."""
+    if capture_installed(conn, spec):
+        return
+    statements = capture_statements(spec)
 
     def work() -> None:
-        conn.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (migrata_id bigserial PRIMARY KEY, {}, migrata_key integer)"
-            ).format(delta, types)
-        )
-        conn.execute(fn_sql)
-        for name, event, refs in (
-            ("migrata_capture_ins", "INSERT", "NEW TABLE AS migrata_new"),
-            ("migrata_capture_upd", "UPDATE", "OLD TABLE AS migrata_old NEW TABLE AS migrata_new"),
-            ("migrata_capture_del", "DELETE", "OLD TABLE AS migrata_old"),
-        ):
-            conn.execute(
-                sql.SQL(
-                    "CREATE OR REPLACE TRIGGER {n} AFTER {e} ON {t} REFERENCING {r} FOR EACH STATEMENT "
-                    "EXECUTE FUNCTION {fn}()"
-                ).format(n=sql.Identifier(name), e=sql.SQL(event), t=table, r=sql.SQL(refs), fn=fn)
-            )
-        conn.execute(
-            sql.SQL(
-                "CREATE OR REPLACE TRIGGER migrata_block_truncate BEFORE TRUNCATE ON {t} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION {fn}()"
-            ).format(t=table, fn=fn)
-        )
+        for statement in statements:
+            conn.execute(statement)
 
     with_lock_retries(
         conn, f"install capture on {spec.table.qualified}", work, lock_timeout_ms=lock_timeout_ms

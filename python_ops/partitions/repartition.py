@@ -56,28 +56,8 @@ class CopyRows(Operation):
         if position is not None and position.get("phase") == "indexes":
             return Batch(0, position, True)
         after = position.get("after") if position else None
-        pk = sql.SQL(", ").join(sql.Identifier(c) for c in spec.pk)
-        where = sql.SQL("")
-        if after is not None:
-            values = sql.SQL(", ").join(sql.SQL("%s::{}").format(sql.SQL(t)) for t in spec.pk_types)
-            where = sql.SQL("WHERE ({}) > ({})").format(pk, values)
         row = conn.execute(
-            sql.SQL(
-                "WITH b AS MATERIALIZED (SELECT {cols} FROM {old} {where} ORDER BY {pk} LIMIT {n}), "
-                "i AS (INSERT INTO {new} ({cols}, {key}) OVERRIDING SYSTEM VALUE "
-                "SELECT {cols}, migrata_partition_key({col}::text, {parts}) FROM b) "
-                "SELECT count(*), (SELECT json_build_array({pk}) FROM b ORDER BY {pk} DESC LIMIT 1) FROM b"
-            ).format(
-                cols=online.copy_columns_sql(spec),
-                old=spec.table.ident,
-                where=where,
-                pk=pk,
-                n=sql.Literal(spec.batch_size),
-                new=spec.ident(spec.new_name),
-                key=sql.Identifier(spec.key_column),
-                col=sql.Identifier(spec.column),
-                parts=sql.Literal(spec.partitions),
-            ),
+            copy_statement(spec, resume=after is not None),
             after,
         ).fetchone()
         assert row is not None
@@ -151,24 +131,78 @@ def _constraints(conn: psycopg.Connection, spec: RepartitionSpec, table: str) ->
     return {r[0] for r in rows}
 
 
+def copy_statement(spec: RepartitionSpec, *, resume: bool) -> sql.Composed:
+    """One batch of the copy: the next `batch_size` rows by primary key (after the checkpoint's key
+    when `resume`), inserted with their partition key; returns the count and the last key copied."""
+    pk = sql.SQL(", ").join(sql.Identifier(c) for c in spec.pk)
+    where = sql.SQL("")
+    if resume:
+        values = sql.SQL(", ").join(sql.SQL("%s::{}").format(sql.SQL(t)) for t in spec.pk_types)
+        where = sql.SQL("WHERE ({}) > ({})").format(pk, values)
+    return sql.SQL(
+        "WITH b AS MATERIALIZED (SELECT {cols} FROM {old} {where} ORDER BY {pk} LIMIT {n}), "
+        "i AS (INSERT INTO {new} ({cols}, {key}) OVERRIDING SYSTEM VALUE "
+        "SELECT {cols}, migrata_partition_key({col}::text, {parts}) FROM b) "
+        "SELECT count(*), (SELECT json_build_array({pk}) FROM b ORDER BY {pk} DESC LIMIT 1) FROM b"
+    ).format(
+        cols=online.copy_columns_sql(spec),
+        old=spec.table.ident,
+        where=where,
+        pk=pk,
+        n=sql.Literal(spec.batch_size),
+        new=spec.ident(spec.new_name),
+        key=sql.Identifier(spec.key_column),
+        col=sql.Identifier(spec.column),
+        parts=sql.Literal(spec.partitions),
+    )
+
+
+def index_statements(conn: psycopg.Connection, spec: RepartitionSpec) -> list[tuple[str, sql.Composable]]:
+    """(name, statement) of the primary key (with the partition key) and of each of the old table's
+    indexes on the new table. `conn` only quotes names the way Postgres prints them."""
+    cols = spec.pk + ([] if spec.key_column in spec.pk else [spec.key_column])
+    statements: list[tuple[str, sql.Composable]] = [
+        (
+            spec.new_pk_name,
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
+                spec.ident(spec.new_name),
+                sql.Identifier(spec.new_pk_name),
+                sql.SQL(", ").join(sql.Identifier(c) for c in cols),
+            ),
+        )
+    ]
+    for name, definition in spec.indexes:
+        target = spec.new_index_name(name)
+        statements.append((target, _retarget_index(conn, spec, name, definition, target)))
+    return statements
+
+
 def build_indexes(conn: psycopg.Connection, spec: RepartitionSpec) -> None:
     """Primary key (with the partition key) and the old table's indexes on the new table (idempotent).
 
     Made while the table is empty: keeping them up during the copy costs less than building them
     afterwards, which would read the whole new table once per index.
     """
-    new = spec.ident(spec.new_name)
-    if spec.new_pk_name not in _constraints(conn, spec, spec.new_name):
-        cols = spec.pk + ([] if spec.key_column in spec.pk else [spec.key_column])
-        conn.execute(
-            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
-                new, sql.Identifier(spec.new_pk_name), sql.SQL(", ").join(sql.Identifier(c) for c in cols)
-            )
+    constraints = _constraints(conn, spec, spec.new_name)
+    for name, statement in index_statements(conn, spec):
+        done = (
+            name in constraints if name == spec.new_pk_name else catalog.exists(conn, spec.table.schema, name)
         )
-    for name, definition in spec.indexes:
-        target = spec.new_index_name(name)
-        if not catalog.exists(conn, spec.table.schema, target):
-            conn.execute(_retarget_index(conn, spec, name, definition, target))
+        if not done:
+            conn.execute(statement)
+
+
+def foreign_key_statements(spec: RepartitionSpec) -> list[tuple[str, sql.Composable]]:
+    """(name, statement) of the old table's outgoing foreign keys on the new table, NOT VALID."""
+    return [
+        (
+            name,
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID").format(
+                spec.ident(spec.new_name), sql.Identifier(name), sql.SQL(definition)
+            ),
+        )
+        for name, definition in spec.foreign_keys
+    ]
 
 
 def add_foreign_keys(conn: psycopg.Connection, spec: RepartitionSpec) -> None:
@@ -176,13 +210,9 @@ def add_foreign_keys(conn: psycopg.Connection, spec: RepartitionSpec) -> None:
     now on; the copied rows satisfied them in the old table and are validated right after the swap
     (online, without blocking writers) instead of by a full scan before it."""
     existing = _constraints(conn, spec, spec.new_name)
-    for name, definition in spec.foreign_keys:
+    for name, statement in foreign_key_statements(spec):
         if name not in existing:
-            conn.execute(
-                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID").format(
-                    spec.ident(spec.new_name), sql.Identifier(name), sql.SQL(definition)
-                )
-            )
+            conn.execute(statement)
 
 
 def validate_foreign_keys(conn: psycopg.Connection, spec: RepartitionSpec) -> Check:

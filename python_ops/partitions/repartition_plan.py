@@ -280,57 +280,45 @@ def precheck(
     return spec
 
 
-def build_plan(spec: RepartitionSpec, operation: str) -> Plan:
-    """The Plan of a repartitioning: each step with its SQL (shown by --dry-run) and its reverse."""
+def build_plan(spec: RepartitionSpec, operation: str, statements: dict[str, list[str]]) -> Plan:
+    """The Plan of a repartitioning: each step with the statements the run executes (rendered from the
+    same builders, so --dry-run prints exactly them; the copy's key bounds are its `%s` parameters) and
+    its reverse."""
     t = spec.table
     qual = t.qualified
+
+    def joined(key: str) -> str:
+        return ";\n".join(statements[key])
+
     steps = [
         Step(
             f"pre-check {qual}: {spec.rows} rows, {spec.table_bytes // 2**20} MiB, "
             f"free {'unknown' if spec.free_bytes is None else str(spec.free_bytes // 2**20) + ' MiB'}"
         ),
         Step(
-            f"keep the original as the backup: after the swap {qual} stays as "
-            f"{spec.name}_retired_YYYYMMDD_HHMMSS, registered in migration_backups with its verified "
-            "count and checksum until its retention ends (no copy: the run only reads it)",
-            "",
-            f'DROP TABLE "{t.schema}"."{spec.name}_retired_…"  -- by `migrata backups cleanup` after expiry',
-        ),
-        Step(
-            f"create {spec.new_name} PARTITION BY LIST ({spec.key_column}) with {spec.partitions} partitions",
-            f'CREATE TABLE "{t.schema}"."{spec.new_name}" (LIKE "{t.schema}"."{spec.name}" INCLUDING ALL '
-            f"…) PARTITION BY LIST ({spec.key_column}); CREATE TABLE {spec.partition_name(0)} PARTITION OF "
-            f"… FOR VALUES IN (0); … {spec.partition_name(spec.partitions - 1)}",
+            f"create {spec.new_name} PARTITION BY LIST ({spec.key_column}) with {spec.partitions} "
+            f"partitions, its primary key and {len(spec.indexes)} indexes",
+            joined("create"),
             f'DROP TABLE "{t.schema}"."{spec.new_name}"',
         ),
         Step(
             f"capture writes to {qual} into {spec.delta_name} (statement triggers) during the copy",
-            f'CREATE TRIGGER migrata_capture_ins AFTER INSERT ON "{t.schema}"."{spec.name}" '
-            "REFERENCING NEW TABLE AS migrata_new FOR EACH STATEMENT …",
+            joined("capture"),
             f'DROP TRIGGER migrata_capture_ins ON "{t.schema}"."{spec.name}"; DROP TABLE {spec.delta_name}',
         ),
         Step(
-            f"copy {spec.rows} rows in batches of {spec.batch_size} by primary key ({', '.join(spec.pk)})",
-            f"INSERT INTO {t.schema}.{spec.new_name} SELECT …, migrata_partition_key({spec.column}::text, "
-            f"{spec.partitions}) FROM {qual} WHERE ({', '.join(spec.pk)}) > (…) ORDER BY … LIMIT "
-            f"{spec.batch_size}",
+            f"copy {spec.rows} rows in batches of {spec.batch_size} by primary key ({', '.join(spec.pk)}), "
+            "each batch with its checkpoint",
+            joined("copy"),
         ),
-        Step(
-            f"recreate primary key, {len(spec.indexes)} indexes and {len(spec.foreign_keys)} foreign keys",
-            "; ".join(
-                [
-                    f"ALTER TABLE {spec.new_name} ADD PRIMARY KEY (…, {spec.key_column})",
-                    *[d for _, d in spec.indexes][:3],
-                    *[f"{d} NOT VALID" for _, d in spec.foreign_keys][:3],
-                ]
-            ),
-        ),
+        Step(f"add {len(spec.foreign_keys)} foreign keys NOT VALID", joined("foreign_keys")),
         Step("replay captured writes; verify counts, checksums, partition distribution, every group intact"),
         Step(
-            f"swap under a short lock: {qual} → {spec.name}_retired_YYYYMMDD_HHMMSS, "
-            f"{spec.new_name} → {qual}; then validate the foreign keys online",
-            f"LOCK TABLE {qual} IN ACCESS EXCLUSIVE MODE; ALTER TABLE {qual} RENAME TO "
-            f"{spec.name}_retired_…; ALTER TABLE {spec.new_name} RENAME TO {spec.name}",
+            f"swap under a short lock: {qual} → {statements['retired'][0]}, {spec.new_name} → {qual} "
+            "(the replay of the last captured writes, the capture's removal and each index's rename come "
+            "between the locks and the renames); the original stays as the registered backup (no copy: "
+            "the run only reads it) until its retention ends; then validate the foreign keys online",
+            joined("swap"),
             f"`migrata repartition rollback {qual}`",
         ),
     ]

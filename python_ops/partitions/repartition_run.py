@@ -27,7 +27,14 @@ from python_ops.backups import seal_kept_table
 from python_ops.errors import PreconditionError
 from python_ops.locks import operation_lock
 from python_ops.partitions import online
-from python_ops.partitions.repartition import CopyRows, build_indexes, validate_pending_foreign_keys
+from python_ops.partitions.repartition import (
+    CopyRows,
+    build_indexes,
+    copy_statement,
+    foreign_key_statements,
+    index_statements,
+    validate_pending_foreign_keys,
+)
 from python_ops.partitions.repartition_plan import RepartitionSpec, build_plan, precheck
 from python_ops.partitions.state import (
     LOCK,
@@ -38,6 +45,7 @@ from python_ops.partitions.state import (
     set_step,
     state_details,
 )
+from python_ops.partitions.swap import retired_name, swap_statements
 from python_ops.runner import Check, Plan, Progress, ProgressCallback, Report, checkpoints, execute
 
 if TYPE_CHECKING:
@@ -52,48 +60,74 @@ def _notify(on_progress: ProgressCallback | None, op: str, message: str) -> None
         on_progress(Progress(op, "plan", 0, 0, "rows", message=message))
 
 
-def create_intermediate(conn: psycopg.Connection, spec: RepartitionSpec) -> bool:
-    """Create `<t>_intermediate` PARTITION BY LIST with its N partitions in one transaction (idempotent)."""
-    if catalog.exists(conn, spec.table.schema, spec.new_name):
-        return False
+def intermediate_statements(spec: RepartitionSpec) -> list[sql.Composable]:
+    """The statements that create `<t>_intermediate` PARTITION BY LIST with its N partitions (run and
+    printed by --dry-run alike)."""
     new = spec.ident(spec.new_name)
     key = (
         sql.SQL("")
         if spec.has_key_column
         else sql.SQL(", {} integer NOT NULL").format(sql.Identifier(spec.key_column))
     )
+    statements: list[sql.Composable] = [
+        sql.SQL(
+            "CREATE TABLE {new} (LIKE {old} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+            "INCLUDING GENERATED INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMMENTS "
+            "INCLUDING COMPRESSION{key}) "
+            "PARTITION BY LIST ({k})"
+        ).format(new=new, old=spec.table.ident, key=key, k=sql.Identifier(spec.key_column))
+    ]
+    if spec.has_key_column:
+        statements.append(
+            sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL").format(
+                new, sql.Identifier(spec.key_column)
+            )
+        )
+    statements += [
+        sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES IN ({})").format(
+            spec.ident(spec.partition_name(k)), new, sql.Literal(k)
+        )
+        for k in range(spec.partitions)
+    ]
+    statements.append(
+        sql.SQL("COMMENT ON TABLE {} IS {}").format(
+            new,
+            sql.Literal(
+                f"migrata:intermediate of {spec.table.qualified} by {spec.column} "
+                f"into {spec.partitions} LIST partitions"
+            ),
+        )
+    )
+    return statements
+
+
+def _planned_statements(conn: psycopg.Connection, spec: RepartitionSpec) -> dict[str, list[str]]:
+    """The statements each step runs, rendered from the builders the run executes."""
+    retired = retired_name(conn, spec)
+    swap = swap_statements(spec, retired)
+
+    def render(statements: list[sql.Composable]) -> list[str]:
+        return [s.as_string(conn) for s in statements]
+
+    return {
+        "create": render(intermediate_statements(spec) + [s for _, s in index_statements(conn, spec)]),
+        "capture": render(online.capture_statements(spec)),
+        "copy": render([copy_statement(spec, resume=False), copy_statement(spec, resume=True)]),
+        "foreign_keys": render([s for _, s in foreign_key_statements(spec)]),
+        "swap": render([swap["lock_new"], swap["lock_old"], swap["retire"], swap["promote"]]),
+        "retired": [retired],
+    }
+
+
+def create_intermediate(conn: psycopg.Connection, spec: RepartitionSpec) -> bool:
+    """Create `<t>_intermediate` with its partitions and keys in one transaction (idempotent)."""
+    if catalog.exists(conn, spec.table.schema, spec.new_name):
+        return False
     try:
         with conn.transaction():
-            conn.execute(
-                sql.SQL(
-                    "CREATE TABLE {new} (LIKE {old} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
-                    "INCLUDING GENERATED INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMMENTS "
-                    "INCLUDING COMPRESSION{key}) "
-                    "PARTITION BY LIST ({k})"
-                ).format(new=new, old=spec.table.ident, key=key, k=sql.Identifier(spec.key_column))
-            )
-            if spec.has_key_column:
-                conn.execute(
-                    sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL").format(
-                        new, sql.Identifier(spec.key_column)
-                    )
-                )
-            for k in range(spec.partitions):
-                conn.execute(
-                    sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES IN ({})").format(
-                        spec.ident(spec.partition_name(k)), new, sql.Literal(k)
-                    )
-                )
+            for statement in intermediate_statements(spec):
+                conn.execute(statement)
             build_indexes(conn, spec)
-            conn.execute(
-                sql.SQL("COMMENT ON TABLE {} IS {}").format(
-                    new,
-                    sql.Literal(
-                        f"migrata:intermediate of {spec.table.qualified} by {spec.column} "
-                        f"into {spec.partitions} LIST partitions"
-                    ),
-                )
-            )
     except psycopg.errors.DuplicateTable as exc:
         raise PreconditionError(
             f"cannot create the partitions of {spec.table.qualified}: {str(exc).splitlines()[0]}",
@@ -199,7 +233,7 @@ def _repartition(
     spec = precheck(
         conn, qualified, column, partitions, batch_size=batch_size, free_bytes=free_bytes, resuming=resuming
     )
-    plan = build_plan(spec, op_name)
+    plan = build_plan(spec, op_name, _planned_statements(conn, spec))
     if dry_run:
         return Report(op_name, "dry-run", plan, elapsed_s=time.monotonic() - started)
     _notify(on_progress, op_name, f"pre-check passed: {spec.rows} rows")

@@ -25,10 +25,6 @@ from python_ops.partitions.state import Hook, noop_hook, set_step
 log = logging.getLogger("migrata.partitions")
 
 
-def _stamp() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%d_%H%M%S")
-
-
 def _renames(conn: psycopg.Connection, table_oid: int) -> list[tuple[str, str]]:
     """(constraint-or-index name, kind) of a table: index-backed constraints and plain indexes."""
     rows = conn.execute(
@@ -79,6 +75,37 @@ def _move_sequences(conn: psycopg.Connection, spec: RepartitionSpec, src: str, d
             )
 
 
+def swap_statements(spec: RepartitionSpec, retired: str) -> dict[str, sql.Composable]:
+    """The table-level statements of the swap (run by `swap`, printed by --dry-run); between the locks
+    and the renames the swap replays the last captured writes, drops the capture and renames each
+    index and constraint after its table."""
+    return {
+        "lock_new": sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(spec.ident(spec.new_name)),
+        "lock_old": sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(spec.table.ident),
+        "retire": sql.SQL("ALTER TABLE {} RENAME TO {}").format(spec.table.ident, sql.Identifier(retired)),
+        "promote": sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+            spec.ident(spec.new_name), sql.Identifier(spec.name)
+        ),
+    }
+
+
+def retired_name(conn: psycopg.Connection, spec: RepartitionSpec) -> str:
+    """`<table>_retired_<UTC timestamp>`: the name the original keeps after the swap. A name already
+    taken (a table, or a backup registered under it: a run, a rollback and a run within one second)
+    moves on by a second."""
+    at = dt.datetime.now(dt.UTC)
+    while True:
+        name = spec.name[:46] + f"_retired_{at:%Y%m%d_%H%M%S}"
+        row = conn.execute(
+            "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL OR EXISTS "
+            "(SELECT 1 FROM migration_backups WHERE backup_schema = %s AND backup_table = %s)",
+            (spec.table.schema, name, spec.table.schema, name),
+        ).fetchone()
+        if not (row and row[0]):
+            return name
+        at += dt.timedelta(seconds=1)
+
+
 def catch_up(conn: psycopg.Connection, spec: RepartitionSpec, *, small: int = 100, rounds: int = 10) -> int:
     """Replay captured writes without any lock until few are left, so the locked replay is short."""
     replayed = 0
@@ -108,7 +135,8 @@ def swap(
     once; otherwise it is registered 'created' and sealed by one scan after the swap (no lock held).
     """
     t = spec.table
-    retired = spec.name[:46] + f"_retired_{_stamp()}"
+    retired = retired_name(conn, spec)
+    statements = swap_statements(spec, retired)
     timing: dict[str, float] = {}
     renamed: list[list[str]] = []
     caught_up = catch_up(conn, spec)
@@ -120,8 +148,8 @@ def swap(
         conn.execute("SET LOCAL synchronous_commit = off")
         # The new table first: nobody waits behind it, and an autovacuum still busy with its freshly filled
         # partitions is cancelled (after deadlock_timeout) before the application's table is touched.
-        conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(spec.ident(spec.new_name)))
-        conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(t.ident))
+        conn.execute(statements["lock_new"])
+        conn.execute(statements["lock_old"])
         locked = time.monotonic()
         replayed = online.replay(conn, spec)
         log.debug(
@@ -136,18 +164,14 @@ def swap(
         assert new_oid is not None
         new_names = dict(_renames(conn, int(new_oid[0])))
         _move_sequences(conn, spec, spec.name, spec.new_name)
-        conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(t.ident, sql.Identifier(retired)))
+        conn.execute(statements["retire"])
         for name, kind in old_names:
             replacement = spec.new_pk_name if kind == "p" else spec.new_index_name(name)
             _rename_index(conn, t.schema, retired, name, kind, name[:40] + f"_r{retired[-15:]}")
             renamed.append([name, kind, name[:40] + f"_r{retired[-15:]}", replacement])
             if replacement in new_names:
                 _rename_index(conn, t.schema, spec.new_name, replacement, new_names[replacement], name)
-        conn.execute(
-            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
-                spec.ident(spec.new_name), sql.Identifier(spec.name)
-            )
-        )
+        conn.execute(statements["promote"])
         conn.execute(
             sql.SQL("COMMENT ON TABLE {} IS {}").format(
                 t.ident,
