@@ -62,6 +62,11 @@ def tool(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"venv": venv, "home": root / "home", "work": work}
 
 
+def _default_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _env(tool: dict[str, Path], port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MIGRATA_", "DBT_", "DAGSTER_"))}
     return env | {
@@ -116,6 +121,9 @@ def test_the_wheel_runs_every_verb_outside_the_checkout(tool: dict[str, Path]) -
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            # a test run started in the background inherits SIGINT as ignored, and `dagster dev` then
+            # ignores SIGTERM too (DESIGN.md): give it default handling, as scripts/dev.py does
+            preexec_fn=_default_signals,
         )
         try:
             deadline, info = time.monotonic() + 180, None
