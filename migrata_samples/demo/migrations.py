@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from migrata_samples.demo.section import Section
 from python_ops.engines.control import postgres_dsn
-from python_ops.migrations.api import status
+from python_ops.migrations.status_report import status
 from python_ops.settings import MigrataSettings
 
 
