@@ -121,7 +121,7 @@ def dbt_env(settings: MigrataSettings) -> dict[str, str]:
 
     Also writes the archived tables' models (`write_archive_models`) the variables point dbt to.
     """
-    env = {
+    return {
         "MIGRATA_HOME": str(settings.home),
         "MIGRATA_DBT_PACKAGES": str(write_archive_models(settings).parent),
         "MIGRATA_DBT_ARCHIVE": _archive_var(settings),
@@ -131,7 +131,13 @@ def dbt_env(settings: MigrataSettings) -> dict[str, str]:
         "DBT_TARGET_PATH": str(artifacts_dir(settings) / "target" / "runs"),
         # no `.user.yml` written beside profiles.yml (inside the package) and no tracking calls
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        **_connection_env(settings),
     }
+
+
+def _connection_env(settings: MigrataSettings) -> dict[str, str]:
+    """The profile's connection variables (Postgres and ClickHouse), passwords as DBT_ENV_SECRET_*."""
+    env: dict[str, str] = {}
     if settings.postgres.dsn:
         parts = conninfo_to_dict(settings.postgres.dsn)
         env |= {
@@ -233,7 +239,7 @@ def _newest_project_file(settings: MigrataSettings) -> float:
 
 def _connection_key(settings: MigrataSettings) -> str:
     """What a manifest was parsed against: the profile's database names are baked into its nodes."""
-    env = dbt_env(settings)
+    env = _connection_env(settings)  # not dbt_env: that also writes the archive package
     return json.dumps(
         {k: v for k, v in sorted(env.items()) if k.startswith(("MIGRATA_DBT_PG_", "MIGRATA_DBT_CH_"))}
     )
