@@ -97,12 +97,12 @@ class EnginesStatus:
 
 
 def status(settings: MigrataSettings) -> EnginesStatus:
-    from python_ops.db import describe_dsn
-
     if settings.embedded_postgres:
         pg = embedded_postgres(settings).status()
         pg_mode, pg_target = "embedded", pg.dsn
     else:
+        from python_ops.db import describe_dsn  # psycopg (0.13 s to import) only for a server's DSN
+
         pg, pg_mode, pg_target = None, "server", describe_dsn(settings.postgres.dsn or "")
     if settings.embedded_clickhouse:
         ch_mode, ch_target = "chdb (in-process)", str(settings.chdb_path)
