@@ -82,12 +82,9 @@ def root(
         False, "--version", callback=_version, is_eager=True, help="Show the version."
     ),
 ) -> None:
-    """Load settings once; every command reads them from the context."""
+    """The global flags; settings load on a command's first use of them (never for `--help`)."""
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr)
-    overrides = {"home": home} if home else {}
-    from python_ops.settings import load_settings  # not for `--help`
-
-    ctx.obj = AppState(load_settings(**overrides), json_output, quiet, debug)
+    ctx.obj = AppState(json_output, quiet, debug, home)
 
 
 # Sub-apps import only typer, rich and the CLI's own modules at the top: a capability is imported

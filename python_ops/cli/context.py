@@ -6,25 +6,34 @@ sub-app imports the root (no import cycle).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-if TYPE_CHECKING:  # loaded by the root callback, so `--help` never imports pydantic-settings
+if TYPE_CHECKING:  # loaded on first use, so `--help` (of any sub-app) never imports pydantic-settings
     from python_ops.engines.context import Engines
     from python_ops.settings import MigrataSettings
 
 
 @dataclass
 class AppState:
-    """Settings (read once by the root callback) and the global output flags."""
+    """Settings (read once, by the first command that uses them) and the global output flags."""
 
-    settings: MigrataSettings
     json: bool
     quiet: bool
     debug: bool
+    home: Path | None = field(default=None)
+
+    @cached_property
+    def settings(self) -> MigrataSettings:
+        """The settings from `MIGRATA_*` and `--home`; a bad value raises `ConfigError` here, inside the
+        command, so the root's error handler prints it (one line, exit 2)."""
+        from python_ops.settings import load_settings
+
+        return load_settings(**({"home": self.home} if self.home else {}))
 
     @cached_property
     def engines(self) -> Engines:
