@@ -4,7 +4,10 @@
   - var `migrata_empty: true`: no run (the models create or evolve their tables, nothing else);
   - var `migrata_batch: true`: the runs listed in the session's temp table `pg_temp.migrata_batch_runs`
     (run_uuid). migrata compiles the models once with this var and runs their SQL itself for each
-    micro-batch or backfill chunk (python_ops/lineage/batch.py): the one definition of these tables;
+    micro-batch or backfill chunk (python_ops/lineage/batch.py): the one definition of these tables.
+    The list is an array the runs' primary key probes, so a batch costs its own runs whatever the
+    store's size: as `in (select …)` Postgres hash-joined it against a scan of every run, once per
+    backfill chunk, which made a backfill grow with the square of the store;
   - vars `min_date`/`max_date` (a Dagster monthly partition window): only runs of that window;
   - first build, --full-refresh or `rebuild: true`: every run (of the window);
   - otherwise: runs changed since the newest row already built (of the window), minus a lookback
@@ -19,7 +22,7 @@
     {%- if var('migrata_empty', false) %}
     where false
     {%- elif var('migrata_batch', false) %}
-    where {{ run_alias }}.run_uuid in (select b.run_uuid from pg_temp.migrata_batch_runs b)
+    where {{ run_alias }}.run_uuid = any(array(select b.run_uuid from pg_temp.migrata_batch_runs b))
     {%- else %}
     where true
     {% if min_date and max_date %}
