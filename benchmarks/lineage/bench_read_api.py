@@ -324,9 +324,12 @@ def main() -> int:
     parser.add_argument("--scale", choices=list(SIZES), default="small")
     parser.add_argument("--runs", type=int, nargs="*", help="store sizes instead of --scale's")
     parser.add_argument("--plot-only", action="store_true", help="redraw the plot from the results")
+    parser.add_argument("--keep", action="store_true", help="keep the session's home (the stores) to profile")
     args = parser.parse_args()
     if not args.plot_only:
-        with session() as s:
+        with session(keep=args.keep) as s:
+            if args.keep:
+                sys.stderr.write(f"session home (kept): {s.home}\n")
             for runs in args.runs or SIZES[args.scale]:
                 for f in measure(s, runs):
                     base = f" vs {f.baseline:.4g} ({f.baseline_name}) = {f.baseline / f.value:.1f}x" if (
