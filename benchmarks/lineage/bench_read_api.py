@@ -7,8 +7,11 @@ the same answer from the normalized tables (asserted equal), at 10K / 100K / 1M 
   statement with index and bitmap scans off (the store before those indexes; there is no normalized twin:
   both read lineage_jobs/lineage_datasets);
 - dashboard counts (runs per day and state, last 7 days);
-- lineage graph through HTTP (uvicorn in a thread, one httpx client): depth 3 and 20; the normalized
-  baseline in-process, each call cut at `SLOW_CAP_S` (then the baseline is reported as at least that);
+- lineage graph through HTTP (uvicorn in a thread, one httpx client; timed to the body's last byte, the
+  client's decode measured apart, the answer decoded once for the parity check): depth 3
+  and 20, with the server's read cache on (as deployed: the repeats hit it, nothing commits during the
+  benchmark) and off (every request read from the tables); the normalized baseline in-process, each call
+  cut at `SLOW_CAP_S` (then the baseline is reported as at least that);
 - the floor: a bare single-index probe on the same server and connection
   (`SELECT uuid, name FROM lineage_jobs WHERE uuid = $1`, prepared), the other half of the goal
   "≥ the seed's ratio or within 2x of a bare index probe".
@@ -22,17 +25,19 @@ sources) is drawn from every size found there, so sizes can be run separately
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import psycopg
 import uvicorn
 
@@ -40,11 +45,12 @@ from benchmarks.common import RESULTS, Figure, Session
 from benchmarks.lineage.bench_backfill_runs import _database
 from migrata_samples.lineage_store import generate_store
 from python_ops.engines.context import Engines
-from python_ops.engines.postgres import free_port
+from python_ops.engines.postgres import EmbeddedPostgres, free_port
 from python_ops.lineage import reads
 from python_ops.lineage.backfill import backfill
 from python_ops.lineage.compiled import lineage_models
 from python_ops.lineage.server import ServerConfig, create_app
+from python_ops.settings import MigrataSettings
 
 NAME = "lineage"
 SIZES = {"small": [10_000], "full": [10_000, 100_000, 1_000_000]}
@@ -58,8 +64,9 @@ SHORT = {  # figure name prefix → plot panel
     "dashboard": "dashboard counts (7 days)",
     "search prefix": "search prefix",
     "search substring": "search substring",
-    "lineage graph via HTTP, depth 3": "graph depth 3 (HTTP)",
-    "lineage graph via HTTP, depth 20": "graph depth 20 (HTTP)",
+    "lineage graph via HTTP, depth 3 (": "graph depth 3 (HTTP, read cache)",
+    "lineage graph via HTTP, depth 20 (": "graph depth 20 (HTTP, read cache)",
+    "lineage graph via HTTP, depth 20, read cache off": "graph depth 20 (HTTP, no cache)",
 }
 
 
@@ -83,9 +90,15 @@ class _Capped(Exception):
 
 
 def _pair(
-    name: str, fast: Callable[[], Any], slow: Callable[[], Any], base: str, goal: str, floor: float
+    name: str,
+    fast: Callable[[], Any],
+    slow: Callable[[], Any],
+    base: str,
+    goal: str,
+    floor: float,
+    decode: Callable[[Any], Any] | None = None,
 ) -> list[Figure]:
-    answer = fast()
+    answer = decode(fast()) if decode else fast()
     try:
         assert answer == slow(), name  # the same answer from both sources
         s50, s95, n = _samples(slow, max(5, REPEAT // 3))
@@ -119,21 +132,39 @@ def _capped(conn: psycopg.Connection, fn: Callable[[], Any]) -> Callable[[], Any
     return call
 
 
-def measure(session: Session, runs: int) -> list[Figure]:
-    """Every read at one store size (generated and backfilled once, reused by every figure)."""
+def _reused(session: Session, name: str) -> tuple[str, Any] | None:
+    """The store `name` a kept session (`--keep`, then `--reuse HOME`) already holds, else None."""
+    admin = session.dsn.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            return None
+    dsn = session.dsn.rsplit("/", 1)[0] + f"/{name}"
+    postgres = session.settings.postgres.model_copy(update={"dsn": dsn})
+    return dsn, session.settings.model_copy(update={"postgres": postgres})
+
+
+def measure(session: Session, runs: int, *, reuse: bool = False) -> list[Figure]:
+    """Every read at one store size (generated and backfilled once, reused by every figure; with `reuse`,
+    the store a kept session already holds)."""
     figures: list[Figure] = []
     label = f"{runs // 1000}K runs" if runs < 1_000_000 else f"{runs // 1_000_000}M runs"
-    dsn, settings = _database(session, f"bench_reads_{runs}")
+    found = _reused(session, f"bench_reads_{runs}") if reuse else None
+    dsn, settings = found or _database(session, f"bench_reads_{runs}")
     engines = Engines.from_settings(settings)
     with psycopg.connect(dsn, autocommit=True) as conn:
         started = time.perf_counter()
-        counts = generate_store(conn, runs, months=12)
-        generated = time.perf_counter() - started
-        report = backfill(engines, models=lineage_models(settings), chunk_size=10_000)
-        assert report.ok, report.summary()
-        built = time.perf_counter() - started - generated
-        conn.execute("VACUUM ANALYZE")
-        sys.stderr.write(f"{label}: store generated in {generated:.1f} s, backfilled in {built:.1f} s\n")
+        generated = built = 0.0
+        if found is None:
+            counts = generate_store(conn, runs, months=12)
+            generated = time.perf_counter() - started
+            report = backfill(engines, models=lineage_models(settings), chunk_size=10_000)
+            assert report.ok, report.summary()
+            built = time.perf_counter() - started - generated
+            conn.execute("VACUUM ANALYZE")
+            sys.stderr.write(f"{label}: store generated in {generated:.1f} s, backfilled in {built:.1f} s\n")
+        else:
+            counts = {"jobs": conn.execute("SELECT count(*) FROM lineage_jobs").fetchone()[0]}  # type: ignore[index]
+            sys.stderr.write(f"{label}: the kept store, reused\n")
         ns = "ns_0"
         (per_ns,) = conn.execute(
             "SELECT count(*) FROM lineage_jobs WHERE namespace_name = %s", (ns,)
@@ -217,37 +248,56 @@ def measure(session: Session, runs: int) -> list[Figure]:
         )
         _explain(conn, "search", "SELECT name FROM lineage_jobs WHERE name ILIKE %s", ("%ds_12%",))
 
-        port = free_port()
-        app = create_app(engines, None, ServerConfig(refresher=False))
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as http:
-                node = f"job:{ns}:{job}"
-                for depth in (3, 20):
+        # the server as deployed (its read cache on: a repeated graph with nothing committed since is
+        # answered from the cache, validated by the database snapshot) and with the cache off (every
+        # request read from the tables)
+        node = f"job:{ns}:{job}"
+        for cache, suffix in ((ServerConfig().read_cache_bytes, ""), (0, ", read cache off")):
+            port = free_port()
+            app = create_app(engines, None, ServerConfig(refresher=False, read_cache_bytes=cache))
+            server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+            thread = threading.Thread(target=server.run, daemon=True)
+            thread.start()
+            while not server.started:
+                time.sleep(0.05)
+            try:
+                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as http:
+                    for depth in (3, 20):
+                        # timed to the body's last byte; the client decodes it once, for the parity
+                        # check (its decode time is the client's, a figure of its own below)
+                        def over_http(depth: int = depth) -> bytes:
+                            answer = http.get("/api/v1/lineage", params={"nodeId": node, "depth": depth})
+                            assert answer.status_code == 200
+                            return answer.content
 
-                    def over_http(depth: int = depth) -> Any:
-                        answer = http.get("/api/v1/lineage", params={"nodeId": node, "depth": depth})
-                        assert answer.status_code == 200
-                        return answer.json()
-
-                    figures += _pair(
-                        f"lineage graph via HTTP, depth {depth} ({label}, {len(over_http()['graph'])} nodes)",
-                        over_http,
-                        normalized(lambda depth=depth: reads.lineage(conn, node, depth, source="normalized")),
-                        "normalized tables (in-process, no HTTP)",
-                        "p95 < 50 ms at depth 20",
-                        floor50,
-                    )
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
+                        body = over_http()
+                        nodes = len(orjson.loads(body)["graph"])
+                        if not suffix:
+                            decode50, _, _ = _samples(lambda body=body: orjson.loads(body), REPEAT)
+                            what = f"depth-{depth} answer, {len(body) / 1e6:.2f} MB ({label})"
+                            figures.append(
+                                Figure(
+                                    NAME, f"client decode (orjson) of the {what} p50", decode50 * 1000, "ms"
+                                )
+                            )
+                        figures += _pair(
+                            f"lineage graph via HTTP, depth {depth}{suffix} ({label}, {nodes} nodes)",
+                            over_http,
+                            normalized(
+                                lambda depth=depth: reads.lineage(conn, node, depth, source="normalized")
+                            ),
+                            "normalized tables (in-process, no HTTP)",
+                            "p95 < 50 ms at depth 20",
+                            floor50,
+                            decode=orjson.loads,
+                        )
+            finally:
+                server.should_exit = True
+                thread.join(timeout=30)
         figures.append(Figure(NAME, f"store ({label})", counts["jobs"], "jobs"))
-        figures.append(Figure(NAME, f"store generated ({label})", generated, "s"))
-        figures.append(Figure(NAME, f"store backfilled incl. read-serving tables ({label})", built, "s"))
+        if found is None:
+            figures.append(Figure(NAME, f"store generated ({label})", generated, "s"))
+            figures.append(Figure(NAME, f"store backfilled incl. read-serving tables ({label})", built, "s"))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"read_api-{runs}.json").write_text(
         json.dumps({"runs": runs, "figures": [asdict(f) for f in figures]}, indent=1)
@@ -297,7 +347,6 @@ def plot(path: Path = PLOT) -> Path | None:
         ax.set_ylabel("p50 latency (ms)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    axes.flat[-1].axis("off")
     fig.suptitle("migrata lineage reads: p50 latency vs store size (2 shared cores; same-run baselines)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -316,6 +365,19 @@ def run(session: Session, scale: str) -> list[Figure]:
     return figures
 
 
+@contextlib.contextmanager
+def _kept(home: Path) -> Iterator[Session]:
+    """A session on a home kept by `--keep` (its Postgres started again, stopped at the end)."""
+    settings = MigrataSettings(home=home, postgres={"port": free_port()})  # type: ignore[arg-type]
+    server = EmbeddedPostgres(settings.pg_data_dir, port=settings.postgres.port,
+                              database=settings.postgres.database)  # fmt: skip
+    server.up()
+    try:
+        yield Session(settings, server.dsn, home)
+    finally:
+        server.down()
+
+
 def main() -> int:
     """Run this benchmark alone: `python -m benchmarks.lineage.bench_read_api [--scale S | --runs N ...]`."""
     from benchmarks.common import session
@@ -324,11 +386,15 @@ def main() -> int:
     parser.add_argument("--scale", choices=list(SIZES), default="small")
     parser.add_argument("--runs", type=int, nargs="*", help="store sizes instead of --scale's")
     parser.add_argument("--plot-only", action="store_true", help="redraw the plot from the results")
+    parser.add_argument("--keep", action="store_true", help="keep the session's home (the stores) to profile")
+    parser.add_argument("--reuse", type=Path, help="a home kept by --keep: measure its stores again")
     args = parser.parse_args()
     if not args.plot_only:
-        with session() as s:
+        with _kept(args.reuse) if args.reuse else session(keep=args.keep) as s:
+            if args.keep:
+                sys.stderr.write(f"session home (kept): {s.home}\n")
             for runs in args.runs or SIZES[args.scale]:
-                for f in measure(s, runs):
+                for f in measure(s, runs, reuse=args.reuse is not None):
                     base = f" vs {f.baseline:.4g} ({f.baseline_name}) = {f.baseline / f.value:.1f}x" if (
                         f.baseline is not None and f.value) else ""  # fmt: skip
                     print(f"{f.name}: {f.value:.4g} {f.unit}{base}  [{f.goal}]", flush=True)

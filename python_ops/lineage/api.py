@@ -2,7 +2,9 @@
 
 Every read runs in the thread pool on a pooled connection (the read pool: `MIGRATA_POSTGRES__READ_DSN`
 when set), from the denormalized tables and `lineage_graph_edges`; the JSON text the read's statement
-built is the response body as is (no decoding, no re-encoding in Python). Bad parameters are a 400, an
+built is the response body as is (no decoding, no re-encoding in Python). Answers go through the
+snapshot-validated `ReadCache` (read_cache.py): a repeated request with nothing committed since is one
+round trip; the dashboard, which depends on the date, is always read. Bad parameters are a 400, an
 unknown namespace, job, run or node a 404, each with a JSON body `{"code", "message", "hint"}` (Marquez
 answers errors as `{"code", "message"}`).
 """
@@ -18,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from python_ops.errors import MigrataError
 from python_ops.lineage import reads
+from python_ops.lineage.read_cache import ReadCache
 
 
 def marquez_router(state: dict[str, Any]) -> APIRouter:
@@ -25,10 +28,15 @@ def marquez_router(state: dict[str, Any]) -> APIRouter:
     namespaces/{ns}/jobs/{job}/runs, jobs/runs/{id}, search, stats/runs}."""
     router = APIRouter()
 
-    async def answer(read: Callable[..., str], *args: Any, **kwargs: Any) -> Any:
-        def call() -> str:
+    async def answer(read: Callable[..., str], *args: Any, cached: bool = True, **kwargs: Any) -> Any:
+        cache: ReadCache | None = state.get("read_cache") if cached else None
+
+        def call() -> bytes | str:
             with state["read_pool"].connection() as conn:
-                return read(conn, *args, **kwargs)
+                if cache is None:
+                    return read(conn, *args, **kwargs)
+                key = (read.__name__, args, tuple(sorted(kwargs.items())))
+                return cache.read(conn, key, lambda c: read(c, *args, **kwargs))
 
         try:
             return Response(await run_in_threadpool(call), media_type="application/json")
@@ -105,6 +113,6 @@ def marquez_router(state: dict[str, Any]) -> APIRouter:
     @router.get("/api/v1/stats/runs")
     async def stats_runs(days: int = Query(7, ge=0)) -> Any:
         """Dashboard counts: runs per day and state over the last `days` days (migrata's shape)."""
-        return await answer(reads.dashboard_json, days)
+        return await answer(reads.dashboard_json, days, cached=False)  # "the last days": depends on the date
 
     return router

@@ -170,17 +170,21 @@ def in_batch_conflicts(events: Sequence[Event]) -> dict[int, str]:
     return rejected
 
 
+# Every array parameter goes in binary (`%b`): in text format psycopg quotes and escapes each element in
+# Python (a text[] of 100 JSON payloads: ~16 ms; 100 timestamps ~1.8 ms), in binary it packs them with
+# their lengths (~0.2 ms). All-null or empty arrays fall back to text with an unknown type: the casts
+# type them.
 _RAW = """
 INSERT INTO lineage_events_raw (event_id, event_time, event_kind, event_type, run_id, job_namespace, job_name,
         dataset_namespace, dataset_name, producer, payload)
-SELECT * FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[], %s::text[], %s::uuid[], %s::text[],
-        %s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[])
+SELECT * FROM unnest(%b::uuid[], %b::timestamptz[], %b::text[], %b::text[], %b::uuid[], %b::text[],
+        %b::text[], %b::text[], %b::text[], %b::text[], %b::jsonb[])
 ON CONFLICT DO NOTHING RETURNING event_id
 """
 
 _NAMESPACES = """
 INSERT INTO lineage_namespaces (uuid, name)
-SELECT migrata_lineage_id('namespace', n, ''), n FROM unnest(%s::text[]) n ORDER BY 1
+SELECT migrata_lineage_id('namespace', n, ''), n FROM unnest(%b::text[]) n ORDER BY 1
 ON CONFLICT (uuid) DO NOTHING
 """
 
@@ -188,7 +192,7 @@ ON CONFLICT (uuid) DO NOTHING
 _OBJECTS = """
 INSERT INTO {table} AS t (uuid, namespace_uuid, namespace_name, name, facets)
 SELECT migrata_lineage_id('{kind}', ns, n), migrata_lineage_id('namespace', ns, ''), ns, n, f
-  FROM unnest(%s::text[], %s::text[], %s::jsonb[]) x(ns, n, f) ORDER BY 1
+  FROM unnest(%b::text[], %b::text[], %b::jsonb[]) x(ns, n, f) ORDER BY 1
 ON CONFLICT (uuid) DO UPDATE SET facets = t.facets || EXCLUDED.facets, updated_at = now()
  WHERE t.facets IS DISTINCT FROM t.facets || EXCLUDED.facets
 """
@@ -219,9 +223,9 @@ SELECT x.run, migrata_lineage_id('job', x.ns, x.n), x.state, x.t, x.started,
        CASE WHEN s.terminal THEN x.t END, x.nominal_start, x.nominal_end, x.parent_run, x.parent_ns,
        x.parent_n, x.facets, x.first_t,
        pg_current_xact_id()
-  FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[],
-              %s::timestamptz[], %s::timestamptz[], %s::uuid[], %s::text[], %s::text[], %s::jsonb[],
-              %s::timestamptz[])
+  FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[],
+              %b::timestamptz[], %b::timestamptz[], %b::uuid[], %b::text[], %b::text[], %b::jsonb[],
+              %b::timestamptz[])
        x(run, ns, n, state, t, started, nominal_start, nominal_end, parent_run, parent_ns, parent_n,
          facets, first_t)
   JOIN lineage_run_states s ON s.state = x.state
@@ -237,7 +241,7 @@ ON CONFLICT (uuid) DO UPDATE SET
 # after the merge (row locks held): runs of this batch whose stored job is another one
 _CONFLICTS = """
 SELECT x.run, j.namespace_name, j.name
-  FROM unnest(%s::uuid[], %s::text[], %s::text[]) x(run, ns, n)
+  FROM unnest(%b::uuid[], %b::text[], %b::text[]) x(run, ns, n)
   JOIN lineage_runs r ON r.uuid = x.run
   JOIN lineage_jobs j ON j.uuid = r.job_uuid
  WHERE r.job_uuid <> migrata_lineage_id('job', x.ns, x.n)
@@ -248,7 +252,7 @@ _RUN_IO = """
 WITH io AS (
     INSERT INTO lineage_run_{side} AS i (run_uuid, dataset_uuid, facets)
     SELECT run, migrata_lineage_id('dataset', ns, n), f
-      FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::jsonb[]) x(run, ns, n, f) ORDER BY 1, 2
+      FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::jsonb[]) x(run, ns, n, f) ORDER BY 1, 2
     ON CONFLICT (run_uuid, dataset_uuid) DO UPDATE SET facets = i.facets || EXCLUDED.facets
      WHERE i.facets IS DISTINCT FROM i.facets || EXCLUDED.facets
     RETURNING run_uuid, (xmax = 0) AS inserted
@@ -260,7 +264,7 @@ UPDATE lineage_runs SET changed_xid = pg_current_xact_id(), updated_at = now()
 _JOB_IO = """
 INSERT INTO lineage_job_io AS t (job_uuid, dataset_uuid, direction, facets)
 SELECT migrata_lineage_id('job', jns, jn), migrata_lineage_id('dataset', ns, n), d, f
-  FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[]) x(jns, jn, ns, n, d, f)
+  FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::jsonb[]) x(jns, jn, ns, n, d, f)
  ORDER BY 1, 2, 3
 ON CONFLICT (job_uuid, dataset_uuid, direction) DO UPDATE SET facets = t.facets || EXCLUDED.facets,
     updated_at = now()
@@ -271,7 +275,7 @@ _COLUMNS = """
 INSERT INTO lineage_column_lineage AS t (output_dataset_uuid, output_field, input_dataset_uuid, input_field,
         transformations)
 SELECT migrata_lineage_id('dataset', ns, n), f, migrata_lineage_id('dataset', ins, inn), inf, tr
-  FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[])
+  FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::jsonb[])
        x(ns, n, f, ins, inn, inf, tr)
  ORDER BY 1, 2, 3, 4
 ON CONFLICT (output_dataset_uuid, output_field, input_dataset_uuid, input_field)

@@ -15,7 +15,8 @@
 - Reads in Marquez's paths and shapes (`api.py`: lineage, column-lineage, namespaces, jobs, datasets,
   runs, search, stats) from the denormalized tables and `lineage_graph_edges`, which the micro-batch
   refresher (`refresher.py`, one leader across the worker processes) keeps within about a second of
-  what was accepted.
+  what was accepted; a repeated read with nothing committed since is answered from the per-process
+  `ReadCache` (read_cache.py: validated by the database's snapshot, so never stale).
 - `GET /api/v1/health`: database reachable, pool and refresher state.
 - Shutdown (SIGTERM/SIGINT through uvicorn): no new requests; the writers drain what was accepted,
   the refresher runs a last batch, the pool closes.
@@ -49,6 +50,7 @@ from python_ops.lineage.batch import LineageModels
 from python_ops.lineage.events import Event, EventError, TimeWindow, loads, validate
 from python_ops.lineage.ingest import RunConflict, prepare, write
 from python_ops.lineage.raw import forget_partitions
+from python_ops.lineage.read_cache import ReadCache
 from python_ops.lineage.refresher import Refresher
 from python_ops.lineage.states import RunStates, load_run_states
 
@@ -72,6 +74,7 @@ class ServerConfig:
     refresh_interval_s: float = 0.5
     refresher: bool = True
     read_dsn: str | None = None  # a read replica for the read endpoints; None: the store's DSN
+    read_cache_bytes: int = 64 * 1024 * 1024  # per process; 0: no read cache (read_cache.py)
 
 
 class RequestError(Exception):
@@ -273,7 +276,8 @@ def create_app(engines: Engines, models: LineageModels | None, config: ServerCon
         )
         if refresher:
             refresher.start()
-        state.update(pool=pool, read_pool=read_pool, states=states, committer=committer, refresher=refresher)
+        state.update(pool=pool, read_pool=read_pool, states=states, committer=committer, refresher=refresher,
+                     read_cache=ReadCache(config.read_cache_bytes))  # fmt: skip
         try:
             yield
         finally:
@@ -357,6 +361,7 @@ def read_router(state: dict[str, Any]) -> APIRouter:
             return {"status": "ok", "pool": state["pool"].get_stats(),
                     "read_pool": state["read_pool"].get_stats(),
                     "refresher": state["refresher"].status() if state["refresher"] else None,
+                    "read_cache": state["read_cache"].stats(),
                     "groups_committed": state["committer"].groups}  # fmt: skip
 
         try:
