@@ -157,6 +157,20 @@ class ArchiveSettings(BaseModel):
         "the Postgres table).",
     )
     push_chunk_rows: int = Field(default=250_000, ge=1, description="Rows per Arrow insert on the push path.")
+    # chDB runs inside migrata: the blocks ClickHouse reads, sorts and writes per partition during a pull
+    # copy are this process's memory. ClickHouse's default squashes up to ~1M rows / 256 MiB per block
+    # (1.4-1.6 GB peak at 3.8M audit rows); 128K rows / 64 MiB measured ~0.8-0.9 GB at the same rate.
+    pull_block_rows: int = Field(
+        default=131_072,
+        ge=1,
+        description="Rows per block a pull copy reads from Postgres and writes into ClickHouse "
+        "(max_block_size, min_insert_block_size_rows): bounds chDB's memory in the migrata process.",
+    )
+    pull_block_bytes: int = Field(
+        default=64 * 2**20,
+        ge=1,
+        description="Bytes at which a pull copy's block is written (min_insert_block_size_bytes).",
+    )
     cleanup_after_run: bool = Field(
         default=False,
         description="Delete archived rows past the grace period from Postgres after every run (irreversible; "

@@ -3,7 +3,8 @@
 - archive throughput incl. verification (pull and push) vs the bare `INSERT INTO … SELECT FROM
   postgresql(…)` of the same rows (goal ≤ 3x, ≥ 500K rows/s) and vs the seed's approach (fetch 10K rows
   in Python, insert, repeat; measured on a slice and given as rows/s);
-- where a run's time goes: plan (incl. the Postgres digest), copy, verify (ClickHouse digest), finish;
+- where a run's time goes: plan (count from the index, late rows), copy (the Postgres digest runs beside
+  it), verify (ClickHouse digest, then waiting for Postgres'), finish;
 - cleanup delete throughput at batch sizes 1K / 10K / 50K;
 - an incremental run with nothing new (goal < 1 s), the compiled models cached, after cleanup and
   (the default) with every archived row still in Postgres;
@@ -105,9 +106,9 @@ class PhaseClock:
     def split(self, ended: float) -> dict[str, float]:
         m = self.marks
         return {
-            "plan (incl. Postgres digest)": m["copy"] - self.started,
-            "copy": m["verify"] - m["copy"],
-            "verify (ClickHouse digest)": m["watermark"] - m["verify"],
+            "plan (count, late rows)": m["copy"] - self.started,
+            "copy (Postgres digest beside it)": m["verify"] - m["copy"],
+            "verify (ClickHouse digest, wait for Postgres')": m["watermark"] - m["verify"],
             "finish (watermark, audit)": ended - m["watermark"],
         }
 

@@ -124,6 +124,7 @@ def run(
                             prepare=steps,
                             now=now,
                             hook=hook,
+                            connect=lambda: engines.connect(autocommit=True),
                         )
                         steps = []  # dbt's step is printed once, with the first plan
                         report = execute(op, conn, dry_run=dry_run, on_progress=on_progress)

@@ -23,7 +23,9 @@ it, and the next run's late-row sweep archives it (cleanup never deletes a row C
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,7 +37,15 @@ from python_ops.archive import state
 from python_ops.archive.checksum import Digest, ch_range, clickhouse_digest, pg_range, postgres_digest
 from python_ops.archive.compiled import CompiledTable
 from python_ops.archive.schema import TableSpec
-from python_ops.archive.transport import copy_statement, pull, pull_source, push, push_statements, stage_name
+from python_ops.archive.transport import (
+    copy_statement,
+    pull,
+    pull_settings,
+    pull_source,
+    push,
+    push_statements,
+    stage_name,
+)
 from python_ops.engines.clickhouse import quote_ident as _q
 from python_ops.runner import Batch, Check, Operation, Plan, Report, Step
 from python_ops.settings import ArchiveSettings
@@ -158,6 +168,55 @@ def late_ids(
     return missing
 
 
+Connect = Callable[[], AbstractContextManager[psycopg.Connection]]
+
+
+class _Background:
+    """A call running in a thread (or at once, `now=True`); `result()` waits and re-raises its error."""
+
+    def __init__(self, fn: Callable[[], Digest], *, now: bool = False) -> None:
+        self._value: Digest | None = None
+        self._error: BaseException | None = None
+        self._fn = fn
+        self._thread = (
+            None if now else threading.Thread(target=self._call, name="archive-pg-digest", daemon=True)
+        )
+        if self._thread is None:
+            self._call()
+        else:
+            self._thread.start()
+
+    def _call(self) -> None:
+        try:
+            self._value = self._fn()
+        except BaseException as exc:  # handed to the caller of result()
+            self._error = exc
+
+    def result(self) -> Digest:
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+
+def _pg_span(
+    conn: psycopg.Connection, spec: TableSpec, dataset_id: str, lo: datetime | None, hi: datetime
+) -> tuple[int, datetime | None]:
+    """Count and oldest time of the Postgres rows in the range: what sizes the slices (from the
+    (dataset, time) index; the checksum comes later, beside the copy)."""
+    row = conn.execute(
+        sql.SQL("SELECT count(*), min({}) FROM {} WHERE {}").format(
+            sql.Identifier(spec.config.time_column),
+            sql.Identifier(spec.name),
+            pg_range(spec, dataset_id, lo, hi),
+        )
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), row[1]
+
+
 class ArchiveCopy(Operation):
     """Copy one dataset's aged rows of one table to ClickHouse, verify, then advance the watermark."""
 
@@ -173,6 +232,7 @@ class ArchiveCopy(Operation):
         prepare: Sequence[Step] = (),
         now: datetime | None = None,
         hook: FaultHook | None = None,
+        connect: Connect | None = None,
     ) -> None:
         self.name = f"archive_copy:{spec.name}:{dataset.id}"
         self.ch, self.spec, self.compiled, self.dataset = ch, spec, compiled, dataset
@@ -183,6 +243,9 @@ class ArchiveCopy(Operation):
         self._swept = False
         self._pg: Digest = Digest(0, 0)
         self._digest: Digest | None = None
+        # the Postgres digest runs beside the copy on a connection of its own (`connect`), or first
+        self.connect = connect
+        self._pg_digest: _Background | None = None
 
     # -- the SQL of a slice, shared by the plan (dry run) and the run -------------------------------
     def _pull_sql(self, lo: datetime | None, hi: datetime | None) -> str:
@@ -216,8 +279,8 @@ class ArchiveCopy(Operation):
         cutoff = (self.now or datetime.now(UTC)) - timedelta(hours=self.config.max_age_hours)
         if wm is not None and cutoff < wm:
             cutoff = wm  # max_age grew: never move the watermark back
-        self._pg = postgres_digest(conn, spec, self.dataset.id, wm, cutoff)
-        total, oldest = self._pg.rows, self._pg.oldest
+        total, oldest = _pg_span(conn, spec, self.dataset.id, wm, cutoff)
+        self._pg_digest = None  # a plan (again, on resume) digests the range again in its first batch
         self._late = late_ids(conn, self.ch, spec, self.dataset.id, wm)
         start = wm if wm is not None else (oldest - timedelta(microseconds=1) if oldest else cutoff)
         slices = max(1, math.ceil(total / self.config.copy_batch_rows))
@@ -263,7 +326,6 @@ class ArchiveCopy(Operation):
                 "start": start.isoformat(),
                 "width_us": width // timedelta(microseconds=1),
                 "new_rows": total,
-                "postgres_checksum": str(self._pg.checksum),
                 "late_rows": len(self._late),
                 "transport": self.config.transport,
             },
@@ -287,7 +349,8 @@ class ArchiveCopy(Operation):
                         slug=self.dataset.slug, chunk_rows=self.config.push_chunk_rows)  # fmt: skip
         # rows an earlier, crashed copy of the slice left are in `before`: not counted again
         before = self._written(lo, hi)
-        pull(self.ch, self._pull_sql(lo, hi), table=self.spec.name)
+        block = pull_settings(self.config.pull_block_rows, self.config.pull_block_bytes)
+        pull(self.ch, self._pull_sql(lo, hi), table=self.spec.name, settings=block)
         return self._written(lo, hi) - before
 
     def _written(self, lo: datetime, hi: datetime) -> int:
@@ -306,7 +369,34 @@ class ArchiveCopy(Operation):
             return []
         return _missing(conn, self.ch, self.spec, self.dataset.id, start, done_to)
 
+    def _start_digest(self, conn: psycopg.Connection, plan: Plan) -> None:
+        """The Postgres side of the verification: count and checksum of (watermark, cutoff] in one scan.
+
+        Started by the first batch and run beside the copy (Postgres digests on one core while it
+        renders the copy's rows and ClickHouse inserts them on the other), on its own connection. The
+        copy reads its own snapshot either way: a row written into the range in between makes the two
+        disagree, verification fails and nothing advances, as when the digest ran before the copy.
+        """
+        if self._pg_digest is not None:
+            return
+        d = plan.details
+        wm = datetime.fromisoformat(d["watermark_before"]) if d["watermark_before"] else None
+        cutoff = datetime.fromisoformat(d["cutoff"])
+        spec, dataset_id, connect = self.spec, self.dataset.id, self.connect
+        if connect is None:
+            self._pg_digest = _Background(
+                lambda: postgres_digest(conn, spec, dataset_id, wm, cutoff), now=True
+            )
+            return
+
+        def digest() -> Digest:
+            with connect() as own:
+                return postgres_digest(own, spec, dataset_id, wm, cutoff)
+
+        self._pg_digest = _Background(digest)
+
     def run_batch(self, conn: psycopg.Connection, position: Any, plan: Plan) -> Batch:
+        self._start_digest(conn, plan)
         swept = 0
         if not self._swept:
             self._swept = True
@@ -329,7 +419,9 @@ class ArchiveCopy(Operation):
         cutoff = datetime.fromisoformat(d["cutoff"])
         exists = table_exists(self.ch, self.spec.name)
         ch = clickhouse_digest(self.ch, self.spec, self.dataset.id, wm, cutoff) if exists else Digest(0, 0)
-        pg = self._pg
+        self._start_digest(conn, plan)  # (started by the first batch; a plan with none starts it here)
+        assert self._pg_digest is not None
+        pg = self._pg = self._pg_digest.result()
         self._digest = Digest(pg.rows, pg.checksum, ch.bytes, ch.partitions)
         # the plan found every late row; only a sweep needs confirming (new late rows wait for the next run)
         missing = late_ids(conn, self.ch, self.spec, self.dataset.id, wm) if self._late else []

@@ -297,7 +297,7 @@ def build_plan(spec: RepartitionSpec, operation: str, statements: dict[str, list
         ),
         Step(
             f"create {spec.new_name} PARTITION BY LIST ({spec.key_column}) with {spec.partitions} "
-            f"partitions, its primary key and {len(spec.indexes)} indexes",
+            "partitions (its keys come after the copy)",
             joined("create"),
             f'DROP TABLE "{t.schema}"."{spec.new_name}"',
         ),
@@ -310,6 +310,11 @@ def build_plan(spec: RepartitionSpec, operation: str, statements: dict[str, list
             f"copy {spec.rows} rows in batches of {spec.batch_size} by primary key ({', '.join(spec.pk)}), "
             "each batch with its checkpoint",
             joined("copy"),
+        ),
+        Step(
+            f"build the primary key and {len(spec.indexes)} indexes on the copied rows (in the last "
+            "batch's transaction, before the replay of the writes captured during the copy)",
+            joined("indexes"),
         ),
         Step(f"add {len(spec.foreign_keys)} foreign keys NOT VALID", joined("foreign_keys")),
         Step("replay captured writes; verify counts, checksums, partition distribution, every group intact"),

@@ -29,7 +29,6 @@ from python_ops.locks import operation_lock
 from python_ops.partitions import online
 from python_ops.partitions.repartition import (
     CopyRows,
-    build_indexes,
     copy_statement,
     foreign_key_statements,
     index_statements,
@@ -110,7 +109,8 @@ def _planned_statements(conn: psycopg.Connection, spec: RepartitionSpec) -> dict
         return [s.as_string(conn) for s in statements]
 
     return {
-        "create": render(intermediate_statements(spec) + [s for _, s in index_statements(conn, spec)]),
+        "create": render(intermediate_statements(spec)),
+        "indexes": render([s for _, s in index_statements(conn, spec)]),
         "capture": render(online.capture_statements(spec)),
         "copy": render([copy_statement(spec, resume=False), copy_statement(spec, resume=True)]),
         "foreign_keys": render([s for _, s in foreign_key_statements(spec)]),
@@ -120,14 +120,14 @@ def _planned_statements(conn: psycopg.Connection, spec: RepartitionSpec) -> dict
 
 
 def create_intermediate(conn: psycopg.Connection, spec: RepartitionSpec) -> bool:
-    """Create `<t>_intermediate` with its partitions and keys in one transaction (idempotent)."""
+    """Create `<t>_intermediate` with its partitions in one transaction (idempotent); its keys and
+    indexes are built after the copy (`CopyRows`)."""
     if catalog.exists(conn, spec.table.schema, spec.new_name):
         return False
     try:
         with conn.transaction():
             for statement in intermediate_statements(spec):
                 conn.execute(statement)
-            build_indexes(conn, spec)
     except psycopg.errors.DuplicateTable as exc:
         raise PreconditionError(
             f"cannot create the partitions of {spec.table.qualified}: {str(exc).splitlines()[0]}",

@@ -317,3 +317,28 @@ def test_restore_undoes_run_and_the_next_run_archives_again(
     again = run(settings, table=table, now=NOW, cleanup=True)  # re-delivered, verified, cleaned again
     assert all(r.ok for r in again)
     assert_consistent(conn, settings, seeded)
+
+
+@pytest.mark.parametrize("block_rows", [100, 1_000_000])
+def test_pull_block_rows_reaches_the_copy(
+    settings: MigrataSettings, seeded: dict[str, set[str]], block_rows: int
+) -> None:
+    """The block cap (what bounds chDB's memory in this process) is applied by the copy's INSERT:
+    every block ClickHouse writes is one new part per partition, so small blocks leave many parts."""
+    table = "lifecycle_audit_log"
+    cfg = with_archive(settings, pull_block_rows=block_rows)
+    reports = run(cfg, table=table, now=NOW)
+    assert all(r.ok for r in reports), [r.summary() for r in reports]
+    copied = sum(int(r.details.get("records_migrated", 0)) for r in reports)
+    with control.clickhouse(cfg) as ch:
+        # inserted parts (level 0), merged away or not: system.parts lists inactive ones too
+        written, partitions = ch.query(
+            "SELECT countIf(level = 0), uniqExact(partition_id) FROM system.parts "
+            "WHERE database = currentDatabase() AND table = {t:String}",
+            parameters={"t": table},
+        ).result_rows[0]
+    assert copied > 1000
+    if block_rows == 100:
+        assert written >= copied // 100  # at most 100 rows in any block
+    else:
+        assert written <= 2 * partitions  # one block per slice and partition (two datasets' slices)
