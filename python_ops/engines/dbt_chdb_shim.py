@@ -3,7 +3,9 @@
 dbt-clickhouse knows the drivers `http` and `native`. With `driver: chdb` in a profile, the client
 below opens chDB at the profile's `host` (a directory) instead. The `.pth` file installed with
 migrata calls `install()` in every interpreter of the environment; `install()` only registers an
-import hook, so interpreters that never import dbt-clickhouse pay nothing. Upstream
+import hook, so interpreters that never import dbt-clickhouse pay nothing. `driver: chdb` refuses a
+cluster profile; `driver: chdb-rehearsal` records a cluster profile's DDL and runs it on this one node
+(python_ops/engines/cluster_rehearsal.py). Upstream
 dbt-clickhouse PR #693 adds this driver: delete this module once a release has it.
 """
 
