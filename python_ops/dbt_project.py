@@ -26,6 +26,7 @@ from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict
 
+from python_ops.engines.dbt_chdb_shim import REHEARSAL_DRIVER, REHEARSAL_LOG_ENV
 from python_ops.errors import MigrataError
 from python_ops.settings import MigrataSettings
 
@@ -170,10 +171,23 @@ def _connection_env(settings: MigrataSettings) -> dict[str, str]:
             "DBT_ENV_SECRET_MIGRATA_CH_PASSWORD": unquote(url.password or ""),
             "MIGRATA_DBT_CH_SECURE": "true" if url.scheme == "https" else "false",
         }
+    elif settings.clickhouse.cluster_rehearsal:
+        env |= {
+            "MIGRATA_DBT_CH_DRIVER": REHEARSAL_DRIVER,
+            "MIGRATA_DBT_CH_HOST": str(settings.chdb_path),
+            REHEARSAL_LOG_ENV: str(rehearsal_log(settings)),
+        }
     else:
         env |= {"MIGRATA_DBT_CH_DRIVER": "chdb", "MIGRATA_DBT_CH_HOST": str(settings.chdb_path)}
     env["MIGRATA_DBT_CH_DATABASE"] = settings.clickhouse.database
+    # the profile's `cluster` and the models' engines (macro cluster_engine) read the same variable
+    env["MIGRATA_DBT_CH_CLUSTER"] = settings.clickhouse.cluster or ""
     return env
+
+
+def rehearsal_log(settings: MigrataSettings) -> Path:
+    """Where a cluster rehearsal records the statements dbt sends (python_ops.engines.cluster_rehearsal)."""
+    return artifacts_dir(settings) / "cluster_rehearsal.jsonl"
 
 
 def dbt_executable() -> str:

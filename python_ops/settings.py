@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from python_ops.errors import ConfigError
@@ -69,6 +69,34 @@ class ClickHouseSettings(BaseModel):
     pg_host_from_clickhouse: str | None = Field(
         default=None, description="Postgres host as the ClickHouse server sees it (default: the DSN's host)."
     )
+    cluster: str | None = Field(
+        default=None,
+        description="Cluster (in the server's remote_servers) the archive models are built on: ON CLUSTER "
+        "DDL, Replicated*MergeTree local tables and Distributed tables over them; unset: one server.",
+    )
+    cluster_rehearsal: bool = Field(
+        default=False,
+        description="With chDB and a cluster: record the cluster DDL dbt renders and run it on this one node "
+        "with only its cluster parts removed (python_ops/engines/cluster_rehearsal.py).",
+    )
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster_name(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None  # an empty name is no cluster, as dbt-clickhouse reads it
+        if not all(c.isalnum() or c in "_-." for c in value):
+            raise ValueError("must be a cluster name of remote_servers (letters, digits, _ - .)")
+        return value
+
+    @model_validator(mode="after")
+    def _rehearsal_is_chdb_with_cluster(self) -> ClickHouseSettings:
+        if self.cluster_rehearsal and (self.url or not self.cluster):
+            raise ValueError(
+                "cluster_rehearsal runs a cluster's DDL on chDB: set MIGRATA_CLICKHOUSE__CLUSTER and leave "
+                "MIGRATA_CLICKHOUSE__URL unset, or turn cluster_rehearsal off"
+            )
+        return self
 
     @field_validator("url")
     @classmethod

@@ -3,16 +3,21 @@
 dbt-clickhouse knows the drivers `http` and `native`. With `driver: chdb` in a profile, the client
 below opens chDB at the profile's `host` (a directory) instead. The `.pth` file installed with
 migrata calls `install()` in every interpreter of the environment; `install()` only registers an
-import hook, so interpreters that never import dbt-clickhouse pay nothing. Upstream
+import hook, so interpreters that never import dbt-clickhouse pay nothing. `driver: chdb` refuses a
+cluster profile; `driver: chdb-rehearsal` records a cluster profile's DDL and runs it on this one node
+(python_ops/engines/cluster_rehearsal.py). Upstream
 dbt-clickhouse PR #693 adds this driver: delete this module once a release has it.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from types import ModuleType
 
 _TARGET = "dbt.adapters.clickhouse.connections"
+REHEARSAL_DRIVER = "chdb-rehearsal"  # chDB running a cluster profile's DDL on one node (cluster_rehearsal)
+REHEARSAL_LOG_ENV = "MIGRATA_DBT_CH_REHEARSAL_LOG"  # where that driver records the statements dbt sends
 
 
 def _refuse_clusters(credentials) -> None:  # type: ignore[no-untyped-def]
@@ -31,7 +36,8 @@ def _refuse_clusters(credentials) -> None:  # type: ignore[no-untyped-def]
     if setting is not None:
         raise FailedToConnectError(
             f"driver chdb runs ClickHouse in-process, one engine on one machine, with no cluster or "
-            f"replication: remove `{setting}` from the profile, or use driver http with a ClickHouse server"
+            f"replication: remove `{setting}` from the profile, use driver http with a ClickHouse server, "
+            f"or rehearse the cluster DDL on this node (MIGRATA_CLICKHOUSE__CLUSTER_REHEARSAL=true)"
         )
 
 
@@ -68,10 +74,46 @@ def _patch(connections: ModuleType) -> None:
         def close(self) -> None:
             self._client.close()
 
+    class ChChdbRehearsalClient(ChChdbClient):
+        """The chDB client for a cluster profile: records each statement, runs it on this one node."""
+
+        def _create_client(self, credentials):  # type: ignore[no-untyped-def]
+            from python_ops.engines.cluster_rehearsal import SETTINGS
+
+            self._conn_settings |= SETTINGS
+            return super()._create_client(credentials)
+
+        def _single_node(self, sql: str) -> str | None:
+            from pathlib import Path
+
+            from python_ops.engines.cluster_rehearsal import record, single_node
+
+            executed = single_node(sql)
+            record(Path(os.environ[REHEARSAL_LOG_ENV]), sql, executed)
+            return executed
+
+        def query(self, sql, **kwargs):  # type: ignore[no-untyped-def]
+            executed = self._single_node(sql)
+            return super().query(executed if executed is not None else "SELECT 1 WHERE 0", **kwargs)
+
+        def command(self, sql, **kwargs):  # type: ignore[no-untyped-def]
+            executed = self._single_node(sql)
+            return None if executed is None else super().command(executed, **kwargs)
+
+        def columns_in_query(self, sql, **kwargs):  # type: ignore[no-untyped-def]
+            return super().columns_in_query(self._single_node(sql) or sql, **kwargs)
+
     def get_db_client(credentials):  # type: ignore[no-untyped-def]
         if credentials.driver == "chdb":
             _refuse_clusters(credentials)
             return ChChdbClient(credentials)
+        if credentials.driver == REHEARSAL_DRIVER:
+            if not os.environ.get(REHEARSAL_LOG_ENV):
+                raise FailedToConnectError(
+                    f"driver {REHEARSAL_DRIVER} records the cluster DDL it runs: set {REHEARSAL_LOG_ENV} to "
+                    "a file, or run dbt through `migrata dbt` with MIGRATA_CLICKHOUSE__CLUSTER_REHEARSAL=true"
+                )
+            return ChChdbRehearsalClient(credentials)
         return original(credentials)
 
     get_db_client._migrata_chdb = True  # type: ignore[attr-defined]

@@ -3,7 +3,9 @@
     MIGRATA_ARCHIVE__TABLES gets a one-line model `{{ archive_model() }}`, written by
     python_ops.dbt_project). It alone defines the ClickHouse table: a ReplacingMergeTree(__migrated_at)
     ordered by (dataset, time, id), so a row delivered twice collapses into one and every copy is safe
-    to repeat, partitioned by dataset and month, with the columns of macro archive_projection.
+    to repeat, partitioned by dataset and month, with the columns of macro archive_projection. On a
+    cluster (macro cluster_engine) the rows of one (dataset, id) go to one shard, so FINAL still
+    collapses every copy of a row.
 
     Two ways to fill it:
     - `dbt build`: every row of a dataset at or below that dataset's watermark, read through
@@ -19,7 +21,8 @@
     {%- set time = '`' ~ entry.time_column ~ '`' -%}
     {%- set id = '`' ~ entry.id_column ~ '`' -%}
     {{ config(
-        engine='ReplacingMergeTree(__migrated_at)',
+        engine=cluster_engine('ReplacingMergeTree(__migrated_at)'),
+        sharding_key='cityHash64(' ~ dataset ~ ', ' ~ id ~ ')',
         partition_by=[dataset, 'toYYYYMM(' ~ time ~ ')'],
         order_by='(' ~ dataset ~ ', ' ~ time ~ ', ' ~ id ~ ')',
         incremental_strategy='append',

@@ -1,7 +1,8 @@
 {{
     config(
-        engine='ReplacingMergeTree(__migrated_at)',
+        engine=cluster_engine('ReplacingMergeTree(__migrated_at)'),
         order_by='event_id',
+        sharding_key='cityHash64(event_id)',
         partition_by='toYYYYMM(event_time)',
         incremental_strategy='append',
     )
