@@ -4,8 +4,6 @@ which something committed is not kept, the size bound holds, and through HTTP a 
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,12 +11,11 @@ from datetime import UTC, datetime
 import httpx
 import psycopg
 import pytest
-import uvicorn
 
 from python_ops.engines.context import Engines
-from python_ops.engines.postgres import free_port
 from python_ops.lineage.read_cache import ReadCache
 from python_ops.lineage.server import ServerConfig, create_app
+from tests.python_ops.lineage.conftest import serve_in_thread
 
 
 def _counting(conn: psycopg.Connection) -> tuple[list[int], object]:
@@ -88,18 +85,8 @@ def test_the_size_bound_evicts_the_least_recent_and_zero_turns_it_off(probe: psy
 
 @pytest.fixture
 def url(engines: Engines) -> Iterator[str]:
-    port = free_port()
-    app = create_app(engines, None, ServerConfig(refresher=False))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serve_in_thread(create_app(engines, None, ServerConfig(refresher=False))) as base:
+        yield base
 
 
 def test_over_http_a_post_is_seen_by_the_next_read(url: str) -> None:

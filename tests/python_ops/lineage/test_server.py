@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import (
@@ -36,9 +34,9 @@ from openlineage.client.generated import parent_run
 from openlineage.client.transport.http import HttpCompression, HttpConfig, HttpTransport
 
 from python_ops.engines.context import Engines
-from python_ops.engines.postgres import free_port
 from python_ops.lineage.batch import LineageModels
 from python_ops.lineage.server import ServerConfig, create_app
+from tests.python_ops.lineage.conftest import serve_in_thread
 
 CONFIG = ServerConfig(max_body_bytes=64 * 1024, max_decompressed_bytes=256 * 1024, refresh_interval_s=0.2)
 
@@ -49,19 +47,8 @@ def server_url(engines: Engines, models: LineageModels) -> Iterator[str]:
 
     with engines.connect(autocommit=True) as conn:
         ensure_tables(conn, models)  # as `migrata lineage serve` does before it starts the workers
-    port = free_port()
-    app = create_app(engines, models, CONFIG)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
-    assert not thread.is_alive()
+    with serve_in_thread(create_app(engines, models, CONFIG)) as base:
+        yield base
 
 
 def _client(url: str, **config: object) -> OpenLineageClient:
