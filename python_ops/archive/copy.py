@@ -37,15 +37,7 @@ from python_ops.archive import state
 from python_ops.archive.checksum import Digest, ch_range, clickhouse_digest, pg_range, postgres_digest
 from python_ops.archive.compiled import CompiledTable
 from python_ops.archive.schema import TableSpec
-from python_ops.archive.transport import (
-    copy_statement,
-    pull,
-    pull_settings,
-    pull_source,
-    push,
-    push_statements,
-    stage_name,
-)
+from python_ops.archive.transport import copy_statement, pull, pull_source, push, push_statements, stage_name
 from python_ops.engines.clickhouse import quote_ident as _q
 from python_ops.runner import Batch, Check, Operation, Plan, Report, Step
 from python_ops.settings import ArchiveSettings
@@ -349,8 +341,8 @@ class ArchiveCopy(Operation):
                         slug=self.dataset.slug, chunk_rows=self.config.push_chunk_rows)  # fmt: skip
         # rows an earlier, crashed copy of the slice left are in `before`: not counted again
         before = self._written(lo, hi)
-        block = pull_settings(self.config.pull_block_rows, self.config.pull_block_bytes)
-        pull(self.ch, self._pull_sql(lo, hi), table=self.spec.name, settings=block)
+        pull(self.ch, self._pull_sql(lo, hi), table=self.spec.name,
+             block_rows=self.config.pull_block_rows, block_bytes=self.config.pull_block_bytes)  # fmt: skip
         return self._written(lo, hi) - before
 
     def _written(self, lo: datetime, hi: datetime) -> int:

@@ -58,21 +58,18 @@ def pull_source(
     return f"(SELECT * FROM {table} WHERE {ch_range(spec, dataset_id, lo, hi)})"
 
 
-def pull_settings(block_rows: int, block_bytes: int) -> dict[str, int]:
-    """The settings of a pull INSERT: blocks of at most `block_rows` rows read from Postgres, written
-    once `block_rows` rows or `block_bytes` bytes are gathered (with chDB, this process's memory)."""
-    return {
+def pull(ch: Client, statement: str, *, table: str, block_rows: int, block_bytes: int) -> None:
+    """Run a pull INSERT in blocks of at most `block_rows` rows read from Postgres, written once
+    `block_rows` rows or `block_bytes` bytes are gathered (with chDB, this process's memory); a ClickHouse
+    that cannot reach Postgres becomes a clear `EngineError`."""
+    settings = {
         **INSERT_SETTINGS,
         "max_block_size": block_rows,
         "min_insert_block_size_rows": block_rows,
         "min_insert_block_size_bytes": block_bytes,
     }
-
-
-def pull(ch: Client, statement: str, *, table: str, settings: dict[str, int] | None = None) -> None:
-    """Run a pull INSERT; a ClickHouse that cannot reach Postgres becomes a clear `EngineError`."""
     try:
-        ch.command(statement, settings=settings or INSERT_SETTINGS)
+        ch.command(statement, settings=settings)
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise EngineError(
