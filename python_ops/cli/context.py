@@ -6,7 +6,7 @@ sub-app imports the root (no import cycle).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,7 +25,7 @@ class AppState:
     json: bool
     quiet: bool
     debug: bool
-    home: Path | None = field(default=None)
+    home: Path | None = None
 
     @cached_property
     def settings(self) -> MigrataSettings:
