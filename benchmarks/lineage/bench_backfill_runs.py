@@ -11,13 +11,21 @@ backfill and the disk it leaves:
   the normalized tables, at 10K / 100K / 1M runs, asserting identical answers (goal: ≥ 50x faster at
   1M); both are prepared statements, warmed up first so the plan cache has settled; then the two
   alternating, so the edge query runs after the normalized walk has taken the CPU caches;
-- incremental refresh (dbt models) of 1K new runs ingested on top (goal < 2 s, flat as the store grows).
+- incremental refresh (dbt models) of 1K new runs ingested on top (goal < 2 s, flat as the store grows);
+- the read API's statements (python_ops/lineage/reads.py, denormalized) at each size, p50 beside a bare
+  single-index probe in the same run: their cost must stay flat as the store grows (issue 16; the
+  ratios against the normalized answers are bench_read_api's).
+
+Before each size, the disk it needs is estimated from the last size's footprint per run; a size that
+would not fit is skipped with a message rather than filling the disk under the engines.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
+import sys
 from pathlib import Path
 
 import psycopg
@@ -27,7 +35,7 @@ from benchmarks.common import Figure, Session, disk_bytes, p50, timed
 from migrata_samples.lineage_store import dataset_name, generate_store, job_name, new_run_events
 from python_ops.dbt_project import run_dbt
 from python_ops.engines.context import Engines
-from python_ops.lineage import batch
+from python_ops.lineage import batch, reads
 from python_ops.lineage.backfill import backfill
 from python_ops.lineage.compiled import lineage_models
 from python_ops.lineage.graph import Source, lineage_graph
@@ -79,11 +87,56 @@ def _model_seconds(target: Path) -> float:
     return sum(r["execution_time"] for r in results["results"] if r["unique_id"].split(".")[-1] in MODELS)
 
 
+def _reads(conn: psycopg.Connection, jobs: int, label: str, runs: int) -> list[Figure]:
+    """p50 of each read-API statement (denormalized) on this store, and of a bare index probe."""
+    ns, job = job_name(jobs // 2)
+    node = f"job:{ns}:{job}"
+    statements = {
+        "job listing, page of 1,000": lambda: reads.jobs_json(conn, ns, 1000),
+        "run history, page of 100": lambda: reads.job_runs_json(conn, ns, job, 100),
+        "dashboard, 7 days": lambda: reads.dashboard_json(conn, 7),
+        "search prefix job_1%": lambda: reads.search_json(conn, "job_1%", limit=100),
+        "graph depth 20": lambda: reads.lineage_json(conn, node, 20),
+    }
+    job_uuid = conn.execute("SELECT uuid FROM lineage_jobs WHERE name = %s", (job,)).fetchone()[0]  # type: ignore[index]
+    probe = p50(
+        lambda: conn.execute(
+            "SELECT uuid, name FROM lineage_jobs WHERE uuid = %s", (job_uuid,), prepare=True
+        ).fetchall(),
+        51,
+    )
+    figures = [Figure(NAME, f"bare single-index probe p50, {label}", probe * 1000, "ms")]
+    for what, fn in statements.items():
+        for _ in range(6):  # past Postgres' five custom plans
+            fn()
+        secs = p50(fn, 21)
+        figures.append(Figure(NAME, f"read: {what} p50, {label}", secs * 1000, "ms", probe * 1000,
+                              "bare single-index probe"))  # fmt: skip
+        figures.append(Figure(NAME, f"read: {what} p50", secs * 1000, "ms", size=runs))
+    return figures
+
+
+def _fits(session: Session, runs: int, per_run: float | None) -> bool:
+    """Whether the next size's estimated footprint (the last size's bytes per run, +20%) fits the disk."""
+    if per_run is None:
+        return True
+    need, free = per_run * runs * 1.2, shutil.disk_usage(session.home).free
+    if need <= free:
+        return True
+    print(f"lineage {runs} runs skipped: needs ~{need / 2**30:.0f} GB of disk, {free / 2**30:.0f} GB free "
+          f"(free disk, or run a smaller --scale)", file=sys.stderr)  # fmt: skip
+    return False
+
+
 def run(session: Session, scale: str) -> list[Figure]:
     figures: list[Figure] = []
     target = session.home / "dbt-target"  # dbt artifacts of this run only (others may run dbt meanwhile)
+    per_run: float | None = None  # the last size's disk per run, to decide whether the next one fits
     for runs in SIZES[scale]:
         label = f"{runs // 1000}K runs" if runs < 1_000_000 else f"{runs // 1_000_000}M runs"
+        if not _fits(session, runs, per_run):
+            figures.append(Figure(NAME, f"{label}: skipped, not enough free disk", 0, "runs"))
+            break
         dsn, settings = _database(session, f"bench_{runs}")
         with psycopg.connect(dsn, autocommit=True) as conn:
             took, counts = timed(lambda c=conn, n=runs: generate_store(c, n, months=24))
@@ -236,11 +289,10 @@ def run(session: Session, scale: str) -> list[Figure]:
             figures.append(
                 Figure(NAME, "incremental refresh of 1K new runs (dbt models)", model_s, "s", size=runs)
             )
-            figures.append(
-                Figure(
-                    NAME, f"disk used by the session after {label}", disk_bytes(session.home) / 2**20, "MB"
-                )
-            )
+            figures += _reads(conn, counts["jobs"], label, runs)
+            used = disk_bytes(session.home)
+            per_run = used / runs
+            figures.append(Figure(NAME, f"disk used by the session after {label}", used / 2**20, "MB"))
         if scale == "xl":  # the next size needs the disk
             admin = session.dsn.rsplit("/", 1)[0] + "/postgres"
             with psycopg.connect(admin, autocommit=True) as conn:
