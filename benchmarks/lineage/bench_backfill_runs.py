@@ -116,11 +116,12 @@ def _reads(conn: psycopg.Connection, jobs: int, label: str, runs: int) -> list[F
     return figures
 
 
-def _fits(session: Session, runs: int, per_run: float | None) -> bool:
-    """Whether the next size's estimated footprint (the last size's bytes per run, +20%) fits the disk."""
+def _fits(session: Session, runs: int, per_run: float | None, wal: int) -> bool:
+    """Whether the next size fits the disk: the last size's database bytes per run (+30% for the bare copy
+    and temp files) plus the WAL Postgres may keep (max_wal_size)."""
     if per_run is None:
         return True
-    need, free = per_run * runs * 1.2, shutil.disk_usage(session.home).free
+    need, free = per_run * runs * 1.3 + wal, shutil.disk_usage(session.home).free
     if need <= free:
         return True
     print(f"lineage {runs} runs skipped: needs ~{need / 2**30:.0f} GB of disk, {free / 2**30:.0f} GB free "
@@ -131,10 +132,11 @@ def _fits(session: Session, runs: int, per_run: float | None) -> bool:
 def run(session: Session, scale: str) -> list[Figure]:
     figures: list[Figure] = []
     target = session.home / "dbt-target"  # dbt artifacts of this run only (others may run dbt meanwhile)
-    per_run: float | None = None  # the last size's disk per run, to decide whether the next one fits
+    per_run: float | None = None  # the last size's database bytes per run, to decide whether the next fits
+    wal = 0
     for runs in SIZES[scale]:
         label = f"{runs // 1000}K runs" if runs < 1_000_000 else f"{runs // 1_000_000}M runs"
-        if not _fits(session, runs, per_run):
+        if not _fits(session, runs, per_run, wal):
             figures.append(Figure(NAME, f"{label}: skipped, not enough free disk", 0, "runs"))
             break
         dsn, settings = _database(session, f"bench_{runs}")
@@ -290,9 +292,15 @@ def run(session: Session, scale: str) -> list[Figure]:
                 Figure(NAME, "incremental refresh of 1K new runs (dbt models)", model_s, "s", size=runs)
             )
             figures += _reads(conn, counts["jobs"], label, runs)
-            used = disk_bytes(session.home)
-            per_run = used / runs
-            figures.append(Figure(NAME, f"disk used by the session after {label}", used / 2**20, "MB"))
+            size, wal = conn.execute(
+                "SELECT pg_database_size(current_database()), pg_size_bytes(current_setting('max_wal_size'))"
+            ).fetchone()  # type: ignore[misc]
+            per_run = size / runs
+            figures.append(
+                Figure(
+                    NAME, f"disk used by the session after {label}", disk_bytes(session.home) / 2**20, "MB"
+                )
+            )
         if scale == "xl":  # the next size needs the disk
             admin = session.dsn.rsplit("/", 1)[0] + "/postgres"
             with psycopg.connect(admin, autocommit=True) as conn:
