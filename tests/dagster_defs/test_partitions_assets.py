@@ -40,7 +40,7 @@ def test_maintenance_asset_checks_and_schedule(
         "partitions_default_empty": True,
     }
 
-    schedule = defs.get_schedule_def("partitions_daily_schedule")
+    schedule = defs.resolve_schedule_def("partitions_daily_schedule")
     assert schedule.job_name == "partitions_maintain_job"
     status = job.execute_in_process(asset_selection=[AssetKey(["partitions_repartitionings"])])
     assert status.success
