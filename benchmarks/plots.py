@@ -1,7 +1,7 @@
 """Own the scale curves: one PNG per capability, cost against size on log-log axes, with its baselines.
 
-Every figure a benchmark gives a `size` (rows, runs, entries) is a point; the newest result of each
-benchmark at each scale is used. A figure with a baseline draws the baseline's curve beside it, dashed,
+Every figure a benchmark gives a `size` (rows, runs, entries) is a point; the newest measurement of
+each figure at each size is used. A figure with a baseline draws the baseline's curve beside it, dashed,
 so how each cost grows can be read against the bare operation measured in the same runs.
 `python -m benchmarks --plot` writes docs/scale_<capability>.png from benchmarks/results/.
 """
@@ -17,30 +17,27 @@ from benchmarks.common import RESULTS
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
-def _latest() -> list[dict]:
-    newest: dict[tuple[str, str], tuple[str, dict]] = {}
+def curves() -> dict[str, dict[str, list[tuple[float, float, float | None, str]]]]:
+    """capability → figure name → [(size, value, baseline, unit)] sorted by size.
+
+    Each point is the newest measurement of that figure at that size in any result file, so sizes run
+    separately (the xl sizes one at a time, or a size re-run) add to the curve instead of replacing it.
+    """
+    newest: dict[tuple[str, str, float], tuple[str, float, float | None, str]] = {}
     for path in sorted(RESULTS.glob("*.json")):
         data = json.loads(path.read_text())
-        scale = data.get("scale", {})
-        key = (data["benchmark"], scale.get("scale", "?"))
-        stamp = path.stem.rsplit("-", 2)[-2:]
-        if key not in newest or "-".join(stamp) >= newest[key][0]:
-            newest[key] = ("-".join(stamp), data)
-    return [d for _, d in newest.values()]
-
-
-def curves() -> dict[str, dict[str, list[tuple[float, float, float | None, str]]]]:
-    """capability → figure name → [(size, value, baseline, unit)] sorted by size."""
-    out: dict[str, dict[str, list[tuple[float, float, float | None, str]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    for data in _latest():
+        stamp = "-".join(path.stem.rsplit("-", 2)[-2:])
         cap = data.get("scale", {}).get("capability") or data["benchmark"]
         for f in data["figures"]:
             if f.get("size"):
-                out[cap][f["name"]].append(
-                    (float(f["size"]), float(f["value"]), f.get("baseline"), f["unit"])
-                )
+                key = (cap, f["name"], float(f["size"]))
+                if key not in newest or stamp >= newest[key][0]:
+                    newest[key] = (stamp, float(f["value"]), f.get("baseline"), f["unit"])
+    out: dict[str, dict[str, list[tuple[float, float, float | None, str]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for (cap, name, size), (_, value, baseline, unit) in newest.items():
+        out[cap][name].append((size, value, baseline, unit))
     return {cap: {n: sorted(p) for n, p in figs.items()} for cap, figs in out.items()}
 
 

@@ -22,6 +22,7 @@ would not fit is skipped with a message rather than filling the disk under the e
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import statistics
@@ -31,7 +32,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from benchmarks.common import Figure, Session, disk_bytes, p50, timed
+from benchmarks.common import Figure, Session, disk_bytes, p50, session, timed, write_results
 from migrata_samples.lineage_store import dataset_name, generate_store, job_name, new_run_events
 from python_ops.dbt_project import run_dbt
 from python_ops.engines.context import Engines
@@ -129,12 +130,12 @@ def _fits(session: Session, runs: int, per_run: float | None, wal: int) -> bool:
     return False
 
 
-def run(session: Session, scale: str) -> list[Figure]:
+def run(session: Session, scale: str, sizes: list[int] | None = None) -> list[Figure]:
     figures: list[Figure] = []
     target = session.home / "dbt-target"  # dbt artifacts of this run only (others may run dbt meanwhile)
     per_run: float | None = None  # the last size's database bytes per run, to decide whether the next fits
     wal = 0
-    for runs in SIZES[scale]:
+    for runs in sizes or SIZES[scale]:
         label = f"{runs // 1000}K runs" if runs < 1_000_000 else f"{runs // 1_000_000}M runs"
         if not _fits(session, runs, per_run, wal):
             figures.append(Figure(NAME, f"{label}: skipped, not enough free disk", 0, "runs"))
@@ -306,3 +307,23 @@ def run(session: Session, scale: str) -> list[Figure]:
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(f"bench_{runs}")))
     return figures
+
+
+def main() -> int:
+    """Run this benchmark alone, at chosen sizes (the xl sizes one at a time: each needs the disk alone):
+    `python -m benchmarks.lineage.bench_backfill_runs --scale xl --runs 10000000`."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", choices=list(SIZES), default="small")
+    parser.add_argument("--runs", type=int, nargs="*", help="store sizes instead of --scale's")
+    args = parser.parse_args()
+    with session() as s:
+        figures = run(s, args.scale, args.runs)
+    write_results("bench_backfill_runs", figures, {"scale": args.scale, "capability": "lineage"})
+    for f in figures:
+        base = f" vs {f.baseline:.4g} ({f.baseline_name}): {f.ratio:.2f}x" if f.ratio is not None else ""
+        print(f"{f.name}: {f.value:.4g} {f.unit}{base}  [{f.goal}]", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
