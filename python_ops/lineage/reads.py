@@ -22,14 +22,16 @@ CLI exit 2). Fields Marquez has and migrata does not store (versions, tags, owne
 
 from __future__ import annotations
 
+import contextlib
 import uuid as _uuid
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import orjson
 import psycopg
 
 from python_ops.errors import PreconditionError
-from python_ops.lineage.graph import Direction, Node, edges_query, parse_node, render
+from python_ops.lineage.graph import Direction, Node, edges_query, parse_node, reach, render
 
 Source = Literal["denormalized", "normalized"]
 DEFAULT_DEPTH = 20  # Marquez's default depth of /api/v1/lineage
@@ -56,6 +58,22 @@ def _text(conn: psycopg.Connection, query: str, params: Any) -> str:
     row = conn.execute(query, params, prepare=True).fetchone()  # type: ignore[arg-type]
     assert row is not None
     return row[0]
+
+
+@contextlib.contextmanager
+def _one_snapshot(conn: psycopg.Connection) -> Iterator[None]:
+    """A read of several statements sees one snapshot: on an autocommit connection, a READ ONLY
+    REPEATABLE READ transaction; inside a caller's transaction, the caller's."""
+    if not conn.autocommit:
+        yield
+        return
+    level, read_only = conn.isolation_level, conn.read_only
+    conn.isolation_level, conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
+    try:
+        with conn.transaction():
+            yield
+    finally:
+        conn.isolation_level, conn.read_only = level, read_only
 
 
 def _load(text: str) -> dict[str, Any]:
@@ -438,20 +456,21 @@ def dashboard(conn: psycopg.Connection, days: int = 7, *, source: Source = "deno
 # --- the lineage graph ----------------------------------------------------------------------------------
 
 
-def _known(conn: psycopg.Connection, node: Node) -> bool:
+def _known(conn: psycopg.Connection, node: Node) -> Any:
+    """The node's id (migrata_lineage_id, the key of its table), None when the store does not hold it."""
     table = "lineage_jobs" if node[0] == "job" else "lineage_datasets"
-    return (
-        conn.execute(
-            f"SELECT 1 FROM {table} WHERE namespace_name = %s AND name = %s", node[1:], prepare=True
-        ).fetchone()
-        is not None
-    )
+    row = conn.execute(
+        f"SELECT uuid FROM {table} WHERE namespace_name = %s AND name = %s", node[1:], prepare=True
+    ).fetchone()
+    return None if row is None else row[0]
 
 
-def require_node(conn: psycopg.Connection, node: Node) -> None:
-    """Raise NotFound for a job or dataset the store does not hold."""
-    if not _known(conn, node):
+def require_node(conn: psycopg.Connection, node: Node) -> Any:
+    """The id of a job or dataset; NotFound when the store does not hold it."""
+    found = _known(conn, node)
+    if found is None:
         raise NotFound(f"lineage node {render(node)} is unknown", hint="find a node: lineage search TEXT")
+    return found
 
 
 def _id(k: str, ns: str, n: str) -> str:
@@ -498,7 +517,37 @@ SELECT json_build_object('graph', json_agg(json_build_object(
 """
 
 
-_GRAPH = {source: _graph_statement(source) for source in ("denormalized", "normalized")}
+# The denormalized LineageGraph from what graph.reach found (the nodes' ids by kind, the edges as id
+# pairs): each node's row once, by its key (a Job with its latest run, a Dataset; its id text), then
+# each node's in- and out-edges by the ids of their ends, ordered as the nodes are (kind, namespace,
+# name in code-point order).
+_GRAPH_REACHED = f"""
+WITH n(u, k, ns, nm, id, data) AS MATERIALIZED (
+    SELECT jb.uuid, 'job', jb.namespace_name, jb.name, {_id("'job'", "jb.namespace_name", "jb.name")},
+           {_job_json("jb", "lr")}
+      FROM lineage_jobs jb {_latest_run("denormalized")}
+     WHERE jb.uuid = any(%(jobs)s::uuid[])
+    UNION ALL
+    SELECT d.uuid, 'dataset', d.namespace_name, d.name, {_id("'dataset'", "d.namespace_name", "d.name")},
+           {_dataset_json("d")}
+      FROM lineage_datasets d WHERE d.uuid = any(%(datasets)s::uuid[])
+), e AS MATERIALIZED (
+    SELECT e.s, e.t, json_build_object('origin', so.id, 'destination', ta.id) AS edge,
+           so.k AS sk, so.ns AS sns, so.nm AS sn, ta.k AS tk, ta.ns AS tns, ta.nm AS tn
+      FROM unnest(%(sources)s::uuid[], %(targets)s::uuid[]) e(s, t)
+      JOIN n so ON so.u = e.s JOIN n ta ON ta.u = e.t
+), ins AS (
+    SELECT t AS u, json_agg(edge ORDER BY {_order("sk", "sns", "sn")}) AS edges FROM e GROUP BY t
+), outs AS (
+    SELECT s AS u, json_agg(edge ORDER BY {_order("tk", "tns", "tn")}) AS edges FROM e GROUP BY s
+)
+SELECT json_build_object('graph', json_agg(json_build_object(
+           'id', n.id, 'type', upper(n.k), 'data', n.data,
+           'inEdges', coalesce(ins.edges, '[]'::json), 'outEdges', coalesce(outs.edges, '[]'::json))
+       ORDER BY {_order("n.k", "n.ns", "n.nm")}))::text
+  FROM n LEFT JOIN ins USING (u) LEFT JOIN outs USING (u)
+"""
+_GRAPH_NORMALIZED = _graph_statement("normalized")
 
 
 def lineage_json(
@@ -516,17 +565,26 @@ def lineage_json(
     if direction not in ("up", "down", "both"):
         raise PreconditionError(f"lineage direction {direction!r} is unknown", hint="use up, down or both")
     start = node if isinstance(node, tuple) else parse_node(conn, node)
-    require_node(conn, start)
+    down, up = direction in ("down", "both"), direction in ("up", "both")
     params = {
         "kind": start[0],
         "namespace": start[1],
         "name": start[2],
         "depth": depth,
-        "down": direction in ("down", "both"),
-        "up": direction in ("up", "both"),
+        "down": down,
+        "up": up,
     }
     try:
-        return _text(conn, _GRAPH[source], params)
+        with _one_snapshot(conn):
+            start_id = require_node(conn, start)
+            if source == "normalized":
+                return _text(conn, _GRAPH_NORMALIZED, params)
+            # breadth first, a round trip per level; then one statement builds the answer
+            found = reach(conn, start[0], start_id, depth, down, up)
+            sources, targets = zip(*found.edges, strict=True) if found.edges else ((), ())
+            reached = {"jobs": list(found.jobs), "datasets": list(found.datasets),
+                       "sources": list(sources), "targets": list(targets)}  # fmt: skip
+            return _text(conn, _GRAPH_REACHED, reached)
     except psycopg.errors.UndefinedTable as exc:
         raise PreconditionError(
             f"lineage graph table is missing: {exc.diag.message_primary}",
@@ -603,7 +661,7 @@ def column_lineage(
                 f"column-lineage node {node!r} is not a dataset",
                 hint="pass dataset:NS:NAME or datasetField:NS:NAME:FIELD",
             )
-    if not _known(conn, start):
+    if _known(conn, start) is None:
         raise NotFound(f"column-lineage node {node} is unknown", hint="find a dataset: lineage search TEXT")
     rows = conn.execute(
         _COLUMN_WALK,
