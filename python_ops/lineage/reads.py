@@ -4,7 +4,8 @@ history, one run, search, the dashboard, the lineage graph and the column-lineag
 Each read is ONE SQL statement per source that builds the whole response as JSON (`json_build_object`,
 `json_agg`): the server returns its text as the HTTP body without parsing it (`*_json` functions), the CLI
 and the tests get it decoded (`jobs`, `job_runs`, …). The shapes are written once, here, as SQL
-expressions (`_run_json`, `_job_json`, `_dataset_json`) that both sources use:
+expressions that both sources use: the Job and the Run as the dbt macros define them (shapes.py, also
+rendered into lineage_jobs_latest's stored answers), the Dataset here (`_dataset_json`):
 
 - `denormalized` (what `migrata lineage serve` and the CLI use): runs from `run_lineage_denormalized`
   (one row per run with its job and datasets, indexed per query pattern), each job's latest run and
@@ -31,6 +32,7 @@ import orjson
 import psycopg
 
 from python_ops.errors import PreconditionError
+from python_ops.lineage import shapes
 from python_ops.lineage.graph import Direction, Node, edges_query, parse_node, reach, render
 
 Source = Literal["denormalized", "normalized"]
@@ -38,15 +40,9 @@ DEFAULT_DEPTH = 20  # Marquez's default depth of /api/v1/lineage
 DEFAULT_LIMIT = 100  # Marquez's default page size of listings
 SEARCH_LIMIT = 10  # Marquez's default of /api/v1/search
 
-# OpenLineage event type of the run's latest state → Marquez's run state (OTHER never moves a run on)
-MARQUEZ_STATE = {
-    "START": "RUNNING",
-    "RUNNING": "RUNNING",
-    "COMPLETE": "COMPLETED",
-    "FAIL": "FAILED",
-    "ABORT": "ABORTED",
-    "OTHER": "NEW",
-}
+# OpenLineage event type of the run's latest state → Marquez's run state (the map of the dbt macro
+# lineage_marquez_state; OTHER never moves a run on)
+MARQUEZ_STATE = shapes.marquez_states()
 
 
 class NotFound(PreconditionError):
@@ -90,58 +86,37 @@ def _page(limit: int, offset: int) -> None:
 # --- the shapes, as SQL expressions ----------------------------------------------------------------------
 
 
-def _ts(expr: str) -> str:
-    """A timestamptz → ISO-8601 in UTC (`2026-01-02T03:04:05.000000Z`); null stays null."""
-    return f"""to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+_ts = shapes.ts  # a timestamptz → ISO-8601 in UTC (`2026-01-02T03:04:05.000000Z`); null stays null
+_state = shapes.state  # an OpenLineage state → Marquez's
+_run_json = shapes.run_json  # Marquez's Run from a row with run_lineage_denormalized's column names
 
 
-def _state(expr: str) -> str:
-    """An OpenLineage state → Marquez's (MARQUEZ_STATE, the one rule)."""
-    whens = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in MARQUEZ_STATE.items())
-    return f"(CASE {expr} {whens} ELSE 'NEW' END)"
-
-
-def _datasets_json(ns: str, names: str) -> str:
-    """Parallel arrays of namespaces and names → `[{"namespace", "name"}]` in their order."""
-    return f"""coalesce((SELECT json_agg(json_build_object('namespace', u.a, 'name', u.b) ORDER BY u.o)
-        FROM unnest({ns}, {names}) WITH ORDINALITY u(a, b, o)), '[]'::json)"""
-
-
-def _run_json(r: str) -> str:
-    """Marquez's Run from a row `r` with the columns of `_RUN_COLS`."""
-    return f"""json_build_object('id', {r}.run_uuid, 'createdAt', {_ts(f"{r}.created_at")},
-        'updatedAt', {_ts(f"{r}.updated_at")}, 'nominalStartTime', {_ts(f"{r}.nominal_start_time")},
-        'nominalEndTime', {_ts(f"{r}.nominal_end_time")}, 'state', {_state(f"{r}.state")},
-        'startedAt', {_ts(f"{r}.started_at")}, 'endedAt', {_ts(f"{r}.ended_at")},
-        'durationMs', {r}.duration_ms, 'args', '{{}}'::json, 'jobName', {r}.job_name,
-        'namespace', {r}.namespace_name,
-        'inputDatasets', {_datasets_json(f"{r}.in_ns", f"{r}.in_names")},
-        'outputDatasets', {_datasets_json(f"{r}.out_ns", f"{r}.out_names")},
-        'facets', coalesce({r}.facets, '{{}}'::jsonb))"""
-
-
-def _job_json(jb: str, latest: str) -> str:
-    """Marquez's Job from a lineage_jobs row `jb` and `{latest}.run`, its latest run as Marquez's Run
-    (`_latest_run`; null: no run): the run is built once, its datasets are the job's inputs/outputs."""
-    run = f"{latest}.run"
-    facets = f"coalesce({jb}.facets, '{{}}'::jsonb)"
-    return f"""json_build_object('id', json_build_object('namespace', {jb}.namespace_name, 'name', {jb}.name),
-        'type', coalesce(nullif({facets} -> 'jobType' ->> 'processingType', ''), 'BATCH'),
-        'name', {jb}.name, 'simpleName', regexp_replace({jb}.name, '^.*[.]', ''),
-        'parentJobName', NULL, 'parentJobUuid', NULL,
-        'createdAt', {_ts(f"{jb}.created_at")}, 'updatedAt', {_ts(f"{jb}.updated_at")},
-        'namespace', {jb}.namespace_name,
-        'inputs', coalesce({run} -> 'inputDatasets', '[]'::json),
-        'outputs', coalesce({run} -> 'outputDatasets', '[]'::json),
-        'location', {facets} -> 'sourceCodeLocation' -> 'url',
-        'description', {facets} -> 'documentation' -> 'description',
-        'latestRun', {run},
-        'latestRuns', CASE WHEN {run} IS NOT NULL THEN json_build_array({run}) ELSE '[]'::json END,
-        'facets', {facets})"""
+def _job_json(source: Source) -> str:
+    """Marquez's Job of each lineage_jobs row `jb` joined with `_latest_run(source)`. Denormalized: the
+    answer lineage_jobs_latest stores (built by the same macro), unless the job's row changed since it
+    was stored (its `updated_at` moved: facets of an event that changed no run), then built here."""
+    # normalized: the run built once (`lr`); denormalized: only in the rare out-of-date branch, inline
+    run = (
+        "lr.run"
+        if source == "normalized"
+        else f"(CASE WHEN l.run_uuid IS NOT NULL THEN {_run_json('l')} END)"
+    )
+    built = shapes.job_json(
+        "jb",
+        run,
+        shapes.datasets_json("l.input_dataset_namespaces", "l.input_dataset_names"),
+        shapes.datasets_json("l.output_dataset_namespaces", "l.output_dataset_names"),
+    )
+    if source == "normalized":
+        return built
+    return f"(CASE WHEN l.job_updated_at = jb.updated_at THEN l.job_json ELSE {built} END)"
 
 
 def _latest_run(source: Source) -> str:
-    """Joins `lr.run`, the latest run of each job `jb` as Marquez's Run (null without runs)."""
+    """Joins `l`, the latest run of each job `jb` (columns named as run_lineage_denormalized's; none
+    without runs); normalized, also `lr.run`, it as Marquez's Run, built once."""
+    if source == "denormalized":
+        return _LATEST[source]
     return (
         f"{_LATEST[source]} LEFT JOIN LATERAL "
         f"(SELECT {_run_json('l')} AS run WHERE l.run_uuid IS NOT NULL) lr ON true"
@@ -172,24 +147,24 @@ def _dataset_json(d: str) -> str:
 _RUN_COLS = {
     "denormalized": """r.run_uuid, r.job_uuid, r.namespace_name, r.job_name, r.state, r.created_at,
         r.updated_at, r.started_at, r.ended_at, r.nominal_start_time, r.nominal_end_time, r.duration_ms,
-        r.facets, r.input_dataset_namespaces AS in_ns, r.input_dataset_names AS in_names,
-        r.output_dataset_namespaces AS out_ns, r.output_dataset_names AS out_names""",
+        r.facets, r.input_dataset_namespaces, r.input_dataset_names, r.output_dataset_namespaces,
+        r.output_dataset_names""",
     "normalized": """r.uuid AS run_uuid, r.job_uuid, j.namespace_name, j.name AS job_name, r.state,
         r.first_event_time AS created_at, r.updated_at, r.started_at, r.ended_at, r.nominal_start_time,
         r.nominal_end_time, (extract(epoch from r.ended_at - r.started_at) * 1000)::bigint AS duration_ms,
         r.facets,
         coalesce((SELECT array_agg(d.namespace_name ORDER BY d.namespace_name, d.name)
                     FROM lineage_run_inputs x JOIN lineage_datasets d ON d.uuid = x.dataset_uuid
-                   WHERE x.run_uuid = r.uuid), '{}') AS in_ns,
+                   WHERE x.run_uuid = r.uuid), '{}') AS input_dataset_namespaces,
         coalesce((SELECT array_agg(d.name ORDER BY d.namespace_name, d.name)
                     FROM lineage_run_inputs x JOIN lineage_datasets d ON d.uuid = x.dataset_uuid
-                   WHERE x.run_uuid = r.uuid), '{}') AS in_names,
+                   WHERE x.run_uuid = r.uuid), '{}') AS input_dataset_names,
         coalesce((SELECT array_agg(d.namespace_name ORDER BY d.namespace_name, d.name)
                     FROM lineage_run_outputs x JOIN lineage_datasets d ON d.uuid = x.dataset_uuid
-                   WHERE x.run_uuid = r.uuid), '{}') AS out_ns,
+                   WHERE x.run_uuid = r.uuid), '{}') AS output_dataset_namespaces,
         coalesce((SELECT array_agg(d.name ORDER BY d.namespace_name, d.name)
                     FROM lineage_run_outputs x JOIN lineage_datasets d ON d.uuid = x.dataset_uuid
-                   WHERE x.run_uuid = r.uuid), '{}') AS out_names""",
+                   WHERE x.run_uuid = r.uuid), '{}') AS output_dataset_names""",
 }
 _RUN_FROM = {
     "denormalized": "run_lineage_denormalized r",
@@ -275,7 +250,7 @@ def run(conn: psycopg.Connection, run_id: str, *, source: Source = "denormalized
 # table for a page of jobs); normalized, the newest of the job's runs (an index probe on lineage_runs
 # per job, then its datasets).
 _LATEST = {
-    "denormalized": f"""LEFT JOIN LATERAL (SELECT {_RUN_COLS["denormalized"]} FROM lineage_jobs_latest r
+    "denormalized": """LEFT JOIN LATERAL (SELECT r.* FROM lineage_jobs_latest r
         WHERE r.job_uuid = jb.uuid OFFSET 0) l ON true""",
     "normalized": f"""LEFT JOIN LATERAL (SELECT {_RUN_COLS["normalized"]} FROM {_RUN_FROM["normalized"]}
         WHERE r.job_uuid = jb.uuid ORDER BY r.first_event_time DESC, r.uuid DESC LIMIT 1) l ON true""",
@@ -302,7 +277,7 @@ def jobs_json(
     return _text(
         conn,
         f"""SELECT json_build_object(
-              'jobs', coalesce((SELECT json_agg({_job_json("jb", "lr")} ORDER BY jb.name)
+              'jobs', coalesce((SELECT json_agg({_job_json(source)} ORDER BY jb.name)
                  FROM (SELECT * FROM lineage_jobs WHERE namespace_name = %(ns)s
                         ORDER BY name LIMIT %(limit)s OFFSET %(offset)s) jb {_latest_run(source)}),
                  '[]'::json),
@@ -488,7 +463,7 @@ def _graph_statement(source: Source) -> str:
     of its in- and out-edges (one hash aggregate: no join of node lists, which Postgres, misjudging the
     sizes of CTEs, would plan as nested loops); its data by key (a Job with its latest run, a Dataset)."""
     edge = f"json_build_object('origin', {_id('sk', 'sns', 'sn')}, 'destination', {_id('tk', 'tns', 'tn')})"
-    job_data = f"""(SELECT {_job_json("jb", "lr")} FROM lineage_jobs jb {_latest_run(source)}
+    job_data = f"""(SELECT {_job_json(source)} FROM lineage_jobs jb {_latest_run(source)}
                      WHERE jb.namespace_name = x.ns AND jb.name = x.n)"""
     dataset_data = f"""(SELECT {_dataset_json("d")} FROM lineage_datasets d
                          WHERE d.namespace_name = x.ns AND d.name = x.n)"""
@@ -524,7 +499,7 @@ SELECT json_build_object('graph', json_agg(json_build_object(
 _GRAPH_REACHED = f"""
 WITH n(u, k, ns, nm, id, data) AS MATERIALIZED (
     SELECT jb.uuid, 'job', jb.namespace_name, jb.name, {_id("'job'", "jb.namespace_name", "jb.name")},
-           {_job_json("jb", "lr")}
+           {_job_json("denormalized")}
       FROM lineage_jobs jb {_latest_run("denormalized")}
      WHERE jb.uuid = any(%(jobs)s::uuid[])
     UNION ALL

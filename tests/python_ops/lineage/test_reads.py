@@ -265,3 +265,20 @@ def test_read_serving_tables_follow_micro_batches(
     for ns in ("ns_0", "ns_3"):
         assert reads.jobs(conn, ns) == reads.jobs(conn, ns, source="normalized")
     assert reads.dashboard(conn, 30) == reads.dashboard(conn, 30, source="normalized")
+
+    # a job's facets change with no run changing (as ingestion merges a JobEvent's facets: updated_at moves):
+    # its stored answer in lineage_jobs_latest is out of date, and the reads build that job's answer instead
+    ns, name = starts[0]["job"]["namespace"], starts[0]["job"]["name"]
+    stored = {j["name"]: j for j in reads.jobs(conn, ns, limit=1000)["jobs"]}[name]
+    conn.execute(
+        "UPDATE lineage_jobs SET facets = facets || %s::jsonb, updated_at = now() "
+        "WHERE namespace_name = %s AND name = %s",
+        ('{"documentation": {"description": "docs added later"}}', ns, name),
+    )
+    fresh = {j["name"]: j for j in reads.jobs(conn, ns, limit=1000)["jobs"]}
+    assert fresh[name]["description"] == "docs added later" and stored["description"] is None
+    assert fresh[name]["latestRun"] == stored["latestRun"] is not None
+    assert reads.jobs(conn, ns, limit=1000) == reads.jobs(conn, ns, limit=1000, source="normalized")
+    graph = reads.lineage(conn, f"job:{ns}:{name}", 1)
+    assert graph == reads.lineage(conn, f"job:{ns}:{name}", 1, source="normalized")
+    assert next(n for n in graph["graph"] if n["id"] == f"job:{ns}:{name}")["data"] == fresh[name]
