@@ -132,11 +132,11 @@ def _dataset_json(d: str) -> str:
         'createdAt', {_ts(f"{d}.created_at")}, 'updatedAt', {_ts(f"{d}.updated_at")},
         'namespace', {d}.namespace_name,
         'sourceName', coalesce(nullif({facets} -> 'dataSource' ->> 'name', ''), {d}.namespace_name),
-        'fields', coalesce((SELECT json_agg(json_build_object('name', f.v -> 'name', 'type', f.v -> 'type',
+        'fields', CASE WHEN jsonb_typeof({fields}) = 'array' THEN coalesce((
+                SELECT json_agg(json_build_object('name', f.v -> 'name', 'type', f.v -> 'type',
                     'tags', '[]'::json, 'description', f.v -> 'description') ORDER BY f.o)
-               FROM jsonb_array_elements(CASE WHEN jsonb_typeof({fields}) = 'array' THEN {fields}
-                                              ELSE '[]'::jsonb END) WITH ORDINALITY f(v, o)
-              WHERE jsonb_typeof(f.v) = 'object'), '[]'::json),
+                  FROM jsonb_array_elements({fields}) WITH ORDINALITY f(v, o)
+                 WHERE jsonb_typeof(f.v) = 'object'), '[]'::json) ELSE '[]'::json END,
         'tags', '[]'::json, 'lastModifiedAt', NULL,
         'description', {facets} -> 'documentation' -> 'description', 'facets', {facets}, 'deleted', false)"""
 
@@ -520,12 +520,12 @@ SELECT json_build_object('graph', json_agg(json_build_object(
 # with its `data` as JSON text: a Job as lineage_jobs_latest stores it (or built, if out of date), a
 # Dataset. No aggregate, no sort in SQL: `_assemble` joins the texts in the answer's order.
 _GRAPH_NODES = f"""
-SELECT jb.uuid, 'job', jb.namespace_name, jb.name, ({_job_json("denormalized")})::text
+SELECT jb.uuid::text, 'job', jb.namespace_name, jb.name, ({_job_json("denormalized")})::text
   FROM lineage_jobs jb {_latest_run("denormalized")}
- WHERE jb.uuid = any(%(jobs)s::uuid[])
+ WHERE jb.uuid = any(%(jobs)s::text[]::uuid[])
 UNION ALL
-SELECT d.uuid, 'dataset', d.namespace_name, d.name, ({_dataset_json("d")})::text
-  FROM lineage_datasets d WHERE d.uuid = any(%(datasets)s::uuid[])
+SELECT d.uuid::text, 'dataset', d.namespace_name, d.name, ({_dataset_json("d")})::text
+  FROM lineage_datasets d WHERE d.uuid = any(%(datasets)s::text[]::uuid[])
 """
 
 
