@@ -11,6 +11,10 @@ union of the upstream and the downstream graphs. Each answer is one recursive qu
   visits every run of a job or every run that touched a dataset.
 
 Both return the same edges, so the answers can be compared exactly (tests, benchmarks/lineage).
+Marquez's LineageGraph (reads.lineage_json) walks `lineage_graph_edges` breadth first instead (`reach`:
+one round trip per level, each node expanded once), which at depth 20 visits each edge once where the
+recursive query visits it once per depth it is reached at; `migrata lineage graph` keeps the recursive
+query (one prepared statement).
 """
 
 from __future__ import annotations
