@@ -81,6 +81,34 @@ def test_paging_is_stable_and_complete(settings: MigrataSettings, conn: psycopg.
         reads.jobs(conn, "ns_1", limit=-1)
 
 
+def test_search_prefix_and_substring(settings: MigrataSettings, conn: psycopg.Connection) -> None:
+    """`TEXT%` is a prefix (the b-tree range of lineage_0007), a text without `%` a substring; `_` stands for
+    itself in both (a job `jobx1` is no match for `job_1%`), case-insensitively."""
+    generate_store(conn, 2000, months=3)
+    _build(settings)
+    conn.execute(
+        "INSERT INTO lineage_jobs (uuid, namespace_uuid, namespace_name, name) "
+        "SELECT migrata_lineage_id('job', 'ns_1', n), uuid, 'ns_1', n FROM lineage_namespaces, "
+        "unnest(array['jobx1', 'JOB_1_upper']) n WHERE name = 'ns_1'"
+    )
+    prefix = reads.search(conn, "Job_1%", filter="job", limit=100)
+    names = [r["name"] for r in prefix["results"]]
+    expected = [r[0] for r in conn.execute(
+        "SELECT name FROM lineage_jobs WHERE lower(name) LIKE 'job\\_1%%' ORDER BY name"
+    ).fetchall()]  # fmt: skip
+    assert names == expected and "JOB_1_upper" in names and "jobx1" not in names and len(names) > 5
+    substring = {r["name"] for r in reads.search(conn, "b_1", filter="job", limit=100)["results"]}
+    assert set(expected) <= substring and "jobx1" not in substring
+    assert reads.search(conn, "jobx%", limit=100)["totalCount"] == 1
+    conn.execute("SET enable_seqscan = off")  # a small table: only whether the index can serve the range
+    plan = "\n".join(r[0] for r in conn.execute(
+        "EXPLAIN (COSTS OFF) SELECT name FROM lineage_jobs "
+        "WHERE lower(name) ~>=~ 'job_1' AND lower(name) ~<~ 'job_2'"
+    ).fetchall())  # fmt: skip
+    conn.execute("RESET enable_seqscan")
+    assert "lineage_jobs_name_prefix_idx" in plan, plan
+
+
 def test_unknown_objects_are_not_found(settings: MigrataSettings, conn: psycopg.Connection) -> None:
     ingest_events(conn, food_delivery_events())
     _build(settings)
@@ -265,3 +293,20 @@ def test_read_serving_tables_follow_micro_batches(
     for ns in ("ns_0", "ns_3"):
         assert reads.jobs(conn, ns) == reads.jobs(conn, ns, source="normalized")
     assert reads.dashboard(conn, 30) == reads.dashboard(conn, 30, source="normalized")
+
+    # a job's facets change with no run changing (as ingestion merges a JobEvent's facets: updated_at moves):
+    # its stored answer in lineage_jobs_latest is out of date, and the reads build that job's answer instead
+    ns, name = starts[0]["job"]["namespace"], starts[0]["job"]["name"]
+    stored = {j["name"]: j for j in reads.jobs(conn, ns, limit=1000)["jobs"]}[name]
+    conn.execute(
+        "UPDATE lineage_jobs SET facets = facets || %s::jsonb, updated_at = now() "
+        "WHERE namespace_name = %s AND name = %s",
+        ('{"documentation": {"description": "docs added later"}}', ns, name),
+    )
+    fresh = {j["name"]: j for j in reads.jobs(conn, ns, limit=1000)["jobs"]}
+    assert fresh[name]["description"] == "docs added later" and stored["description"] is None
+    assert fresh[name]["latestRun"] == stored["latestRun"] is not None
+    assert reads.jobs(conn, ns, limit=1000) == reads.jobs(conn, ns, limit=1000, source="normalized")
+    graph = reads.lineage(conn, f"job:{ns}:{name}", 1)
+    assert graph == reads.lineage(conn, f"job:{ns}:{name}", 1, source="normalized")
+    assert next(n for n in graph["graph"] if n["id"] == f"job:{ns}:{name}")["data"] == fresh[name]

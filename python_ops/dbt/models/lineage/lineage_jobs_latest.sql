@@ -16,7 +16,11 @@
   the run history) with everything Marquez's Job shows of it, and how many runs the job has. The job
   listing and the lineage graph's job nodes read it by key (one probe per job) instead of looking for
   the newest run in every monthly partition of run_lineage_denormalized; the run history reads its
-  `run_count` as the total.
+  `run_count` as the total. `job_json` is the job's whole answer, Marquez's Job with that run (macros
+  lineage_job_json and lineage_run_json, the shapes' one definition), stored as text: a page of the job
+  listing or the graph's job nodes copy it instead of building ~2 KB of JSON per job per request. It
+  holds the job's row as of `job_updated_at`: a reader finding lineage_jobs.updated_at moved since (the
+  job's facets changed, with no run) builds that job's answer itself.
 
   Rebuilt per job: the jobs of the runs that changed are looked up again in run_lineage_denormalized
   (per job, the (job_uuid, created_at) index of each partition, newest first, one row). Which runs
@@ -66,8 +70,13 @@ select
     latest.output_dataset_namespaces,
     latest.output_dataset_names,
     total.run_count,
+    jb.updated_at as job_updated_at,
+    {{ lineage_job_json('jb', 'latest_run.body',
+        lineage_datasets_json('latest.input_dataset_namespaces', 'latest.input_dataset_names'),
+        lineage_datasets_json('latest.output_dataset_namespaces', 'latest.output_dataset_names')) }} as job_json,
     pg_snapshot_xmin(pg_current_snapshot()) as built_xmin
 from changed_jobs c
+join {{ source('lineage', 'lineage_jobs') }} jb on jb.uuid = c.job_uuid
 cross join lateral (
     select r.*
     from {{ ref('run_lineage_denormalized') }} r
@@ -80,3 +89,4 @@ cross join lateral (
     from {{ ref('run_lineage_denormalized') }} r
     where r.job_uuid = c.job_uuid
 ) total
+cross join lateral (select {{ lineage_run_json('latest') }} as body) latest_run
