@@ -271,9 +271,10 @@ def verify_copy(conn: psycopg.Connection, spec: RepartitionSpec) -> list[Check]:
     Each table is read once, the new one first: per group of the column (by its text, NULL its own
     group) and, in the new table, per partition key, the row count and checksum. The partition check
     and the distribution come from those groups (the key is a function of the group's value, so
-    checking it once per group is checking every row). At 10M rows of 1 KB the tables no longer fit
-    the page cache together: reading the old one first evicted the freshly written new one, which was
-    then read from disk twice (checksums, then distribution): 85 s against 3.3 s at 1M.
+    checking it once per group is checking every row). Before, the new table was read twice (checksums,
+    then distribution) after the old one, and the key recomputed per row; at 10M rows of 1 KB (22 GB,
+    more than the page cache) that took 85 s against 3.3 s at 1M. Reading less did not measurably
+    shorten it on a shared machine (README, issue 16, round scale4): it is bound by reading 22 GB.
     """
     h = catalog.row_hash(spec.copy_columns)
     with conn.transaction():
