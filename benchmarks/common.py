@@ -56,7 +56,7 @@ class Session:
         return Meter(self.settings.pg_data_dir / "data", self.home)
 
 
-def _status_kb(pid: int | str, *fields: str) -> dict[str, int]:
+def status_kb(pid: int | str, *fields: str) -> dict[str, int]:
     """`VmRSS`-style fields (kB) of /proc/<pid>/status; empty when the process is gone."""
     out: dict[str, int] = {}
     try:
@@ -144,7 +144,7 @@ class Meter:
         while not self._stop.is_set():
             if master:
                 pids = [master, *_children(master)]
-                stats = [_status_kb(p, "RssAnon", "RssShmem") for p in pids]
+                stats = [status_kb(p, "RssAnon", "RssShmem") for p in pids]
                 anon = sum(s.get("RssAnon", 0) for s in stats)
                 shmem = max((s.get("RssShmem", 0) for s in stats), default=0)
                 self.engine_mb = max(self.engine_mb, (anon + shmem) / 1024)
@@ -159,7 +159,7 @@ class Meter:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.migrata_mb = _status_kb("self", "VmHWM").get("VmHWM", 0) / 1024
+        self.migrata_mb = status_kb("self", "VmHWM").get("VmHWM", 0) / 1024
         self.disk_mb = disk_bytes(self.home) / 2**20
 
     def figures(self, benchmark: str, what: str) -> list[Figure]:

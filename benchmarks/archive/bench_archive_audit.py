@@ -9,18 +9,23 @@
 - an incremental run with nothing new (goal < 1 s), the compiled models cached, after cleanup and
   (the default) with every archived row still in Postgres;
 - once, what a first run adds: dbt building the table from its model and compiling it (not in the
-  throughput figures, which run with the table there and the compiled SQL cached, as every later run).
+  throughput figures, which run with the table there and the compiled SQL cached, as every later run);
+- the peak RSS of the process that runs a pull archive as the CLI does: the same pull run again, in a
+  fresh `spawn` process that imports only what `migrata archive run` imports (the in-process figure is
+  the benchmark's own process, which also holds its data and libraries).
 """
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Figure, Session, cpu_seconds, timed
+from benchmarks.common import Figure, Session, cpu_seconds, status_kb, timed
 from migrata_samples import archive_rows as sample
 from python_ops import archive
 from python_ops.archive.apply import specs
@@ -42,6 +47,18 @@ def _with(settings: MigrataSettings, **values: object) -> MigrataSettings:
 def _run(settings: MigrataSettings, **kwargs: Any) -> list[Report]:
     models = archive.archive_models(settings)
     return archive.run(Engines.from_settings(settings), settings.archive, models=models, **kwargs)
+
+
+def _pull_in_child(settings_json: str, table: str, now: datetime) -> tuple[float, int, float, float]:
+    """In a fresh process: one pull run as `migrata archive run` makes it; (seconds, rows, peak RSS MB
+    of this process, RSS MB before the run). chDB runs in this process, so its memory is counted.
+    `VmHWM`, not `ru_maxrss`: getrusage keeps the forking parent's peak across the spawn's exec."""
+    settings = MigrataSettings.model_validate_json(settings_json)
+    before = status_kb("self", "VmRSS")["VmRSS"] / 1024
+    seconds, reports = timed(lambda: _run(settings, table=table, now=now))
+    assert all(r.ok for r in reports), [r.summary() for r in reports]
+    rows = sum(int(r.details.get("records_migrated", 0)) for r in reports)
+    return seconds, rows, status_kb("self", "VmHWM")["VmHWM"] / 1024, before
 
 
 def _cleanup(settings: MigrataSettings, **kwargs: Any) -> list[Report]:
@@ -165,6 +182,26 @@ def run(session: Session, scale: str) -> list[Figure]:
         copied = sum(int(r.details.get("records_migrated", 0)) for r in reports)
         assert copied == aged, (copied, aged)
         results[transport] = (seconds, copied / seconds)
+    # the same pull run in a fresh process, as the CLI runs it: that process's peak RSS and the engine's
+    cfg = _with(settings, transport="pull")
+    with control.clickhouse(cfg) as ch:
+        ch.command(f"TRUNCATE TABLE {TABLE}")
+    with connect(session.dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM migration_watermarks")
+    child_meter = session.meter()
+    with child_meter, ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        child_s, child_rows, child_mb, child_start_mb = pool.submit(
+            _pull_in_child, cfg.model_dump_json(), TABLE, now
+        ).result()
+    assert child_rows == aged, (child_rows, aged)
+    figures += [
+        Figure(NAME, f"archive {aged} rows (pull) in a fresh process, as the CLI: peak RSS of that process "
+               f"(incl. chDB; {child_start_mb:.0f} MB before the run)", child_mb, "MB", goal="≤ 1024 MB"),
+        Figure(NAME, f"archive {aged} rows (pull) in a fresh process: peak RSS Postgres",
+               child_meter.engine_mb, "MB"),
+        Figure(NAME, "archive run (pull) in a fresh process", child_s, "s", results["pull"][0],
+               "the same run in the benchmark's process"),
+    ]  # fmt: skip
     # nothing new, nothing cleaned up (the default): Postgres still holds every archived row
     kept_s, kept = timed(lambda: _run(settings, table=TABLE, now=now))
     assert all(r.status == "nothing-to-do" for r in kept)

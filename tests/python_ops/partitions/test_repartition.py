@@ -219,6 +219,34 @@ def test_killed_at_each_step_a_rerun_finishes(
     assert backups == (1,)  # one backup: the retired original, registered at the swap
 
 
+@pytest.mark.parametrize(
+    ("tamper", "failing"),
+    [
+        ("UPDATE items_intermediate SET body = 'changed' WHERE id = 9", {"checksum", "every g intact"}),
+        ("DELETE FROM items_intermediate WHERE id = 11", {"row_count", "checksum", "every g intact"}),
+        (
+            "UPDATE items_intermediate SET partition_key = (partition_key + 1) % 8 WHERE id = 7",
+            {"rows in their partition"},
+        ),
+    ],
+)
+def test_verification_catches_a_new_table_that_differs_and_nothing_is_swapped(
+    conn: psycopg.Connection, items: str, engines: Engines, tamper: str, failing: set[str]
+) -> None:
+    before = _fp(conn, items)
+
+    def hook(step: str) -> None:  # a change the capture cannot see: made to the new table itself
+        if step == "verify":
+            conn.execute(tamper)
+
+    report = repartition(engines, items, "g", 8, batch_size=1000, hook=hook)
+    assert report.status == "failed"
+    assert {c.name for c in report.checks if not c.ok} == failing
+    assert conn.execute("SELECT relkind FROM pg_class WHERE oid = 'items'::regclass").fetchone() == ("r",)
+    assert _fp(conn, items) == before
+    assert conn.execute("SELECT count(*) FROM migration_backups").fetchone() == (0,)
+
+
 @pytest.mark.parametrize("step", ["create", "copy", "swap"])
 def test_killed_run_rolls_back_cleanly(
     conn: psycopg.Connection, items: str, step: str, engines: Engines
