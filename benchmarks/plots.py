@@ -26,6 +26,8 @@ def curves() -> dict[str, dict[str, list[tuple[float, float, float | None, str]]
     newest: dict[tuple[str, str, float], tuple[str, float, float | None, str]] = {}
     for path in sorted(RESULTS.glob("*.json")):
         data = json.loads(path.read_text())
+        if not isinstance(data, dict) or "benchmark" not in data:
+            continue  # the reliability summaries and bench_read_api's own results share the folder
         stamp = "-".join(path.stem.rsplit("-", 2)[-2:])
         cap = data.get("scale", {}).get("capability") or data["benchmark"]
         for f in data["figures"]:
