@@ -280,7 +280,6 @@ def verify_copy(conn: psycopg.Connection, spec: RepartitionSpec) -> list[Check]:
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         replayed = online.replay(conn, spec)
-        conn.execute("DROP TABLE IF EXISTS pg_temp.migrata_verify_new")
         conn.execute(
             sql.SQL(
                 "CREATE TEMP TABLE migrata_verify_new ON COMMIT DROP AS "
@@ -297,7 +296,7 @@ def verify_copy(conn: psycopg.Connection, spec: RepartitionSpec) -> list[Check]:
                 """WITH a AS (SELECT coalesce({col}::text, '<null>') AS g, count(*) AS c, sum({h}) AS s
                                 FROM {old} GROUP BY 1),
                         b AS (SELECT coalesce(g, '<null>') AS g, sum(c)::bigint AS c, sum(s) AS s,
-                                     sum(c) FILTER (WHERE k <> migrata_partition_key(g, {n})) AS bad
+                                     sum(c) FILTER (WHERE k <> {key}) AS bad
                                 FROM pg_temp.migrata_verify_new GROUP BY 1)
                    SELECT coalesce(sum(a.c), 0), coalesce(sum(b.c), 0),
                           coalesce(sum(a.s), 0)::text, coalesce(sum(b.s), 0)::text,
@@ -309,7 +308,7 @@ def verify_copy(conn: psycopg.Connection, spec: RepartitionSpec) -> list[Check]:
                 col=sql.Identifier(spec.column),
                 h=h,
                 old=spec.table.ident,
-                n=sql.Literal(spec.partitions),
+                key=spec.key_of(sql.Identifier("g")),
             )
         ).fetchone()
         assert row is not None

@@ -89,12 +89,14 @@ class RepartitionSpec:
     def ident(self, name: str) -> sql.Identifier:
         return self.table.sibling(name)
 
+    def key_of(self, text: sql.Composable) -> sql.Composed:
+        """`migrata_partition_key(<text>, N)`: the partition key of a column value given as text."""
+        return sql.SQL("migrata_partition_key({}, {})").format(text, sql.Literal(self.partitions))
+
     @property
     def key_expr(self) -> sql.Composed:
         """`migrata_partition_key(<column>::text, N)` over the source table's row."""
-        return sql.SQL("migrata_partition_key({}::text, {})").format(
-            sql.Identifier(self.column), sql.Literal(self.partitions)
-        )
+        return self.key_of(sql.SQL("{}::text").format(sql.Identifier(self.column)))
 
     def as_details(self) -> dict[str, Any]:
         return {
