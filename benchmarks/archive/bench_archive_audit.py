@@ -49,6 +49,19 @@ def _run(settings: MigrataSettings, **kwargs: Any) -> list[Report]:
     return archive.run(Engines.from_settings(settings), settings.archive, models=models, **kwargs)
 
 
+def _empty_archive(settings: MigrataSettings, dsn: str) -> None:
+    """Before a measured run: the ClickHouse table emptied and no watermark, so it copies every aged row."""
+    with control.clickhouse(settings) as ch:
+        ch.command(f"TRUNCATE TABLE {TABLE}")
+    with connect(dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM migration_watermarks")
+
+
+def _migrated(reports: list[Report]) -> int:
+    """The rows a run copied, over its reports."""
+    return sum(int(r.details.get("records_migrated", 0)) for r in reports)
+
+
 def _pull_in_child(settings_json: str, table: str, now: datetime) -> tuple[float, int, float, float]:
     """In a fresh process: one pull run as `migrata archive run` makes it; (seconds, rows, peak RSS MB
     of this process, RSS MB before the run). chDB runs in this process, so its memory is counted.
@@ -57,8 +70,7 @@ def _pull_in_child(settings_json: str, table: str, now: datetime) -> tuple[float
     before = status_kb("self", "VmRSS")["VmRSS"] / 1024
     seconds, reports = timed(lambda: _run(settings, table=table, now=now))
     assert all(r.ok for r in reports), [r.summary() for r in reports]
-    rows = sum(int(r.details.get("records_migrated", 0)) for r in reports)
-    return seconds, rows, status_kb("self", "VmHWM")["VmHWM"] / 1024, before
+    return seconds, _migrated(reports), status_kb("self", "VmHWM")["VmHWM"] / 1024, before
 
 
 def _cleanup(settings: MigrataSettings, **kwargs: Any) -> list[Report]:
@@ -169,25 +181,19 @@ def run(session: Session, scale: str) -> list[Figure]:
     meter = session.meter()
     for transport in ("push", "pull") if scale != "xl" else ("pull",):
         cfg = _with(settings, transport=transport)
-        with control.clickhouse(cfg) as ch:
-            ch.command(f"TRUNCATE TABLE {TABLE}")
-        with connect(session.dsn, autocommit=True) as conn:
-            conn.execute("DELETE FROM migration_watermarks")
+        _empty_archive(cfg, session.dsn)
         clock = PhaseClock(session.settings.pg_data_dir / "data")
         with meter if transport == "pull" else contextlib.nullcontext():
             seconds, reports = timed(lambda cfg=cfg, clock=clock: _run(cfg, table=TABLE, now=now, hook=clock))
         splits[transport] = clock.split(clock.started + seconds)
         cpu[transport] = clock.cpu_split()
         assert all(r.ok for r in reports), [r.summary() for r in reports]
-        copied = sum(int(r.details.get("records_migrated", 0)) for r in reports)
+        copied = _migrated(reports)
         assert copied == aged, (copied, aged)
         results[transport] = (seconds, copied / seconds)
     # the same pull run in a fresh process, as the CLI runs it: that process's peak RSS and the engine's
     cfg = _with(settings, transport="pull")
-    with control.clickhouse(cfg) as ch:
-        ch.command(f"TRUNCATE TABLE {TABLE}")
-    with connect(session.dsn, autocommit=True) as conn:
-        conn.execute("DELETE FROM migration_watermarks")
+    _empty_archive(cfg, session.dsn)
     child_meter = session.meter()
     with child_meter, ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         child_s, child_rows, child_mb, child_start_mb = pool.submit(

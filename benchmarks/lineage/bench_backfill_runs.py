@@ -33,6 +33,7 @@ import psycopg
 from psycopg import sql
 
 from benchmarks.common import Figure, Session, disk_bytes, p50, session, timed, write_results
+from benchmarks.lineage import BARE_PROBE
 from migrata_samples.lineage_store import dataset_name, generate_store, job_name, new_run_events
 from python_ops.dbt_project import run_dbt
 from python_ops.engines.context import Engines
@@ -101,9 +102,7 @@ def _reads(conn: psycopg.Connection, jobs: int, label: str, runs: int) -> list[F
     }
     job_uuid = conn.execute("SELECT uuid FROM lineage_jobs WHERE name = %s", (job,)).fetchone()[0]  # type: ignore[index]
     probe = p50(
-        lambda: conn.execute(
-            "SELECT uuid, name FROM lineage_jobs WHERE uuid = %s", (job_uuid,), prepare=True
-        ).fetchall(),
+        lambda: conn.execute(BARE_PROBE, (job_uuid,), prepare=True).fetchall(),
         51,
     )
     figures = [Figure(NAME, f"bare single-index probe p50, {label}", probe * 1000, "ms")]

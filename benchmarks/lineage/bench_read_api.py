@@ -42,6 +42,7 @@ import psycopg
 import uvicorn
 
 from benchmarks.common import RESULTS, Figure, Session
+from benchmarks.lineage import BARE_PROBE
 from benchmarks.lineage.bench_backfill_runs import _database
 from migrata_samples.lineage_store import generate_store
 from python_ops.engines.context import Engines
@@ -180,7 +181,7 @@ def measure(session: Session, runs: int, *, reuse: bool = False) -> list[Figure]
             "SELECT name, uuid FROM lineage_jobs WHERE namespace_name = %s ORDER BY name LIMIT 1", (ns,)
         ).fetchone()  # type: ignore[misc]
 
-        probe = "SELECT uuid, name FROM lineage_jobs WHERE uuid = %s"
+        probe = BARE_PROBE
         floor50, floor95, _ = _samples(lambda: conn.execute(probe, (job_uuid,), prepare=True).fetchall(), 200)
         figures.append(Figure(NAME, f"bare single-index probe ({label}) p50", floor50 * 1000, "ms"))
         figures.append(Figure(NAME, f"bare single-index probe ({label}) p95", floor95 * 1000, "ms"))
