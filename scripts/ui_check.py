@@ -29,7 +29,7 @@ from python_ops.engines.postgres import free_port  # noqa: E402
 GATE = "assert_lineage_default_partitions_empty"
 RLD = ["run_lineage_denormalized"]
 PARTITIONED = [RLD, ["run_parent_lineage_denormalized"], ["lineage_graph_edges"], ["lineage_jobs_latest"],
-               ["lineage_run_counts_daily"]]  # fmt: skip
+               ["lineage_run_counts_daily"], ["lineage_dashboard_daily"]]  # fmt: skip
 REPOS = "{ repositoriesOrError { ... on RepositoryConnection { nodes { name assetNodes { assetKey { path } " \
     "isExecutable partitionDefinition { name } } } } } }"  # fmt: skip
 LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) { __typename

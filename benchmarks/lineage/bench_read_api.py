@@ -258,9 +258,8 @@ def measure(session: Session, runs: int, *, reuse: bool = False) -> list[Figure]
                  (job_uuid,))  # fmt: skip
         _explain(
             conn,
-            "dashboard",
-            "SELECT run_date, state, sum(runs) FROM lineage_run_counts_daily "
-            "WHERE run_date >= current_date - 7 AND runs > 0 GROUP BY 1, 2",
+            "dashboard (a row per day of lineage_dashboard_daily)",
+            "SELECT entries_json, runs FROM lineage_dashboard_daily WHERE run_date >= current_date - 7",
             None,
         )
         _explain(

@@ -1,8 +1,8 @@
 """Own running the lineage dbt models' compiled SQL for a batch of runs: backfill chunks and micro-batches.
 
 The dbt models `run_lineage_denormalized`, `run_parent_lineage_denormalized`, `lineage_graph_edges` and
-the read-serving `lineage_jobs_latest` and `lineage_run_counts_daily` are the only definition of those
-tables. Compiled once with the var `migrata_batch: true`
+the read-serving `lineage_jobs_latest`, `lineage_run_counts_daily` and `lineage_dashboard_daily` are the
+only definition of those tables. Compiled once with the var `migrata_batch: true`
 (`python_ops/lineage/compiled.py`), each model's SELECT reads the runs listed in the session's temp
 table `pg_temp.migrata_batch_runs` (and, for static edges, the jobs in `pg_temp.migrata_batch_jobs`;
 for the daily counts, the days the runs were on before the batch in `pg_temp.migrata_batch_days`).
@@ -36,10 +36,12 @@ RPLD = "run_parent_lineage_denormalized"
 EDGES = "lineage_graph_edges"
 JOBS_LATEST = "lineage_jobs_latest"
 RUN_COUNTS = "lineage_run_counts_daily"
-# dependency order: the edges and the read-serving tables read run_lineage_denormalized
-MODELS = (RLD, RPLD, EDGES, JOBS_LATEST, RUN_COUNTS)
+DASHBOARD = "lineage_dashboard_daily"
+# dependency order: the edges and the read-serving tables read run_lineage_denormalized, the dashboard's
+# days read the daily counts
+MODELS = (RLD, RPLD, EDGES, JOBS_LATEST, RUN_COUNTS, DASHBOARD)
 # built once over the whole store at the end of a backfill (its chunks write only RLD and RPLD)
-WHOLE_STORE_MODELS = (EDGES, JOBS_LATEST, RUN_COUNTS)
+WHOLE_STORE_MODELS = (EDGES, JOBS_LATEST, RUN_COUNTS, DASHBOARD)
 
 # The run and job lists have no index: every fill below yields distinct ids, the models read a list
 # whole (an array or a hash), and a btree over random uuids in the session's small temp buffers made

@@ -11,15 +11,14 @@ union of the upstream and the downstream graphs. Each answer is one recursive qu
   visits every run of a job or every run that touched a dataset.
 
 Both return the same edges, so the answers can be compared exactly (tests, benchmarks/lineage).
-Marquez's LineageGraph (reads.lineage_json) walks `lineage_graph_edges` breadth first instead (`reach`:
-one round trip per level, each node expanded once), which at depth 20 visits each edge once where the
-recursive query visits it once per depth it is reached at; `migrata lineage graph` keeps the recursive
-query (one prepared statement).
+Marquez's LineageGraph (reads.lineage_json) walks `lineage_graph_edges` breadth first instead (`WALK`:
+a row per level, each node expanded once, all in one statement), which at depth 20 visits each edge once
+where the recursive query visits it once per depth it is reached at; `migrata lineage graph` keeps the
+recursive query (one prepared statement).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import psycopg
@@ -124,58 +123,53 @@ SELECT e.sk, coalesce(sj.namespace_name, sd.namespace_name), coalesce(sj.name, s
 
 Node = tuple[str, str, str]  # (kind, namespace, name)
 
-# One level of the breadth-first walk (`reach`): the edges out of the `down` frontier and into the `up`
-# frontier, as (downstream?, source id, target id), each frontier node one probe of an index of
-# lineage_graph_edges (`= any`: index-only scans of (source_uuid, target_uuid), (target_uuid, source_uuid)).
-# Ids travel as text: Python hashes a str once (cached), a uuid.UUID in Python code at every set lookup,
-# which made the visited sets and the answer's assembly cost ~30 ms at depth 20.
-_LEVEL = """
-SELECT true, e.source_uuid::text, e.target_uuid::text FROM lineage_graph_edges e
- WHERE e.source_uuid = any(%(down)s::text[]::uuid[])
-UNION ALL
-SELECT false, e.source_uuid::text, e.target_uuid::text FROM lineage_graph_edges e
- WHERE e.target_uuid = any(%(up)s::text[]::uuid[])
-"""
+
+# The breadth-first walk of `lineage_graph_edges` as one recursive CTE, `walk`: a row per level `n` (1 to
+# depth) with that level's frontiers (the nodes first reached at distance n - 1, downstream `down` and
+# upstream `up`; the start in each direction asked for), the nodes seen so far in each direction, and the
+# edges out of the down frontier (`ds` → `dt`) and into the up frontier (`us` → `ut`), each frontier one
+# index-only scan (`= any`). The next frontier is the far ends not seen yet (EXCEPT: each node is expanded
+# once, at its shortest distance), so the walk visits each edge once where the recursive walk of
+# `edges_query` visits it once per depth it is reached at (~8K rows for ~2K edges at depth 20). In one
+# statement it costs ~5 ms at depth 20 (1M runs) where a round trip per level cost ~10-13 ms.
+# Parameters: start (the node's id), kind, depth, down, up. OFFSET 0 keeps the frontier a subquery
+# evaluated once per level (pulled up, its two arrays were computed twice).
+def _edges_of(frontier: str, near: str) -> str:
+    return (
+        "(SELECT coalesce(array_agg(e.source_uuid), '{}'), coalesce(array_agg(e.target_uuid), '{}') "
+        f"FROM lineage_graph_edges e WHERE e.{near} = any({frontier}))"
+    )
 
 
-@dataclass
-class Reached:
-    """What a walk reached: its edges as (source id, target id) and its nodes' ids by kind (ids as text)."""
+WALK = f"""walk(n, down, up, seen_down, seen_up, ds, dt, us, ut) AS (
+    SELECT 1, f.down, f.up, ARRAY[%(start)s::uuid], ARRAY[%(start)s::uuid], d.s, d.t, u.s, u.t
+      FROM (SELECT CASE WHEN %(down)s THEN ARRAY[%(start)s::uuid] ELSE '{{}}' END,
+                   CASE WHEN %(up)s THEN ARRAY[%(start)s::uuid] ELSE '{{}}' END) f(down, up),
+           LATERAL {_edges_of("f.down", "source_uuid")} d(s, t),
+           LATERAL {_edges_of("f.up", "target_uuid")} u(s, t)
+     WHERE %(depth)s > 0
+  UNION ALL
+    SELECT w.n + 1, f.down, f.up, w.seen_down || f.down, w.seen_up || f.up, d.s, d.t, u.s, u.t
+      FROM walk w,
+           LATERAL (SELECT ARRAY(SELECT unnest(w.dt) EXCEPT SELECT unnest(w.seen_down)),
+                           ARRAY(SELECT unnest(w.us) EXCEPT SELECT unnest(w.seen_up)) OFFSET 0) f(down, up),
+           LATERAL {_edges_of("f.down", "source_uuid")} d(s, t),
+           LATERAL {_edges_of("f.up", "target_uuid")} u(s, t)
+     WHERE w.n < %(depth)s AND (f.down <> '{{}}' OR f.up <> '{{}}')
+)"""
 
-    edges: set[tuple[Any, Any]] = field(default_factory=set)
-    jobs: set[Any] = field(default_factory=set)
-    datasets: set[Any] = field(default_factory=set)
+# The walk's edges (source id, target id), an edge reached both ways once per way.
+WALK_EDGES = """SELECT x.s, x.t FROM walk w, unnest(w.ds, w.dt) x(s, t)
+UNION ALL SELECT x.s, x.t FROM walk w, unnest(w.us, w.ut) x(s, t)"""
 
-
-def reach(conn: psycopg.Connection, kind: str, start: Any, depth: int, down: bool, up: bool) -> Reached:
-    """The edges within `depth` steps of the node id `start` (of `kind`), breadth first: one round trip per
-    level while a frontier is left (at most `depth`), each node expanded once, at its shortest distance (a
-    visited set per direction). The same edges as the recursive walk of `edges_query`, which keeps each
-    edge once per depth it is reached at (on the benchmark's depth-20 graph, ~8K rows for ~2K edges).
-
-    The graph is bipartite (edges join a dataset and a job), so a node's kind is its start's when its
-    distance is even, the other one when odd."""
-    other = "dataset" if kind == "job" else "job"
-    start = str(start)
-    found = Reached()
-    kinds = {kind: {start}, other: set()}
-    seen = {True: {start}, False: {start}}
-    frontier = {True: [start] if down else [], False: [start] if up else []}
-    for level in range(1, depth + 1):
-        if not frontier[True] and not frontier[False]:
-            break
-        rows = conn.execute(_LEVEL, {"down": frontier[True], "up": frontier[False]}, prepare=True).fetchall()
-        frontier = {True: [], False: []}
-        ends = kinds[other if level % 2 else kind]
-        for is_down, source, target in rows:
-            found.edges.add((source, target))
-            node = target if is_down else source
-            if node not in seen[is_down]:
-                seen[is_down].add(node)
-                frontier[is_down].append(node)
-                ends.add(node)
-    found.jobs, found.datasets = kinds["job"], kinds["dataset"]
-    return found
+# Every node the walk reached, once, and whether it is a job. The graph is bipartite (an edge joins a
+# dataset and a job), so a node's kind is the start's when its distance is even: the far end of an
+# edge of level n is at distance n (or reached before at a distance of the same parity).
+WALK_NODES = """walk_nodes(id, is_job) AS (
+    SELECT %(start)s::uuid, %(kind)s = 'job'
+    UNION SELECT x.t, (mod(w.n, 2) = 0) = (%(kind)s = 'job') FROM walk w, unnest(w.dt) x(t)
+    UNION SELECT x.s, (mod(w.n, 2) = 0) = (%(kind)s = 'job') FROM walk w, unnest(w.us) x(s)
+)"""
 
 
 def render(node: Node) -> str:

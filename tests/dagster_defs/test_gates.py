@@ -43,6 +43,7 @@ def test_failing_gate_is_that_check_on_that_partition(
         AssetKey(["lineage_graph_edges"]),
         AssetKey(["lineage_jobs_latest"]),
         AssetKey(["lineage_run_counts_daily"]),
+        AssetKey(["lineage_dashboard_daily"]),
     ]
     with DagsterInstance.ephemeral() as instance:
         ok = job.execute_in_process(instance=instance, asset_selection=staging)

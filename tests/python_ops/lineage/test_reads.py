@@ -52,6 +52,9 @@ def test_synthetic_reads_match_the_normalized_answers(
             fast = reads.lineage(conn, node, depth)
             assert fast == reads.lineage(conn, node, depth, source="normalized"), (node, depth)
             assert fast["graph"][0]["data"] is not None
+        for direction in ("up", "down"):  # each walk alone: its own frontier and its own seen nodes
+            one_way = reads.lineage(conn, node, 6, direction)
+            assert one_way == reads.lineage(conn, node, 6, direction, source="normalized"), (node, direction)
     big = reads.lineage(conn, "job:ns_7:job_17", 20)["graph"]
     assert len(big) > 10
     ids = {n["id"] for n in big}
@@ -72,7 +75,8 @@ def test_paging_is_stable_and_complete(settings: MigrataSettings, conn: psycopg.
     history = reads.job_runs(conn, "ns_1", job, limit=1000)["runs"]
     paged = [r for o in (0, 5, 10, 15) for r in reads.job_runs(conn, "ns_1", job, limit=5, offset=o)["runs"]]
     assert paged == history[:20]
-    assert reads.job_runs(conn, "ns_1", job, limit=0)["runs"] == []
+    assert reads.job_runs(conn, "ns_1", job, limit=0) == {"runs": [], "totalCount": len(history)}
+    assert reads.job_runs(conn, "ns_1", job, offset=10_000) == {"runs": [], "totalCount": len(history)}
     sets = reads.datasets(conn, "ns_1", limit=2, offset=1)
     assert len(sets["datasets"]) == 2 and sets["totalCount"] > 2
     spaces = reads.namespaces(conn, limit=2)
@@ -229,7 +233,7 @@ def test_column_lineage_walks_the_stored_field_edges(conn: psycopg.Connection) -
         reads.column_lineage(conn, "datasetField:cl:top:nope")
 
 
-# --- the read-serving tables (lineage_jobs_latest, lineage_run_counts_daily) -----------------------------
+# --- the read-serving tables (lineage_jobs_latest, lineage_run_counts_daily, lineage_dashboard_daily) -----
 
 _LATEST_NORMALIZED = """
 SELECT DISTINCT ON (r.job_uuid) r.job_uuid, r.uuid, r.state, r.first_event_time, r.updated_at,
@@ -251,6 +255,9 @@ def _assert_serving_tables_match(conn: psycopg.Connection) -> None:
     counts = conn.execute(_COUNTS_TABLE).fetchall()
     assert counts == conn.execute(_COUNTS_NORMALIZED).fetchall()
     assert len(latest) > 0 and len(counts) > 0
+    # lineage_dashboard_daily: every day's stored answer, read over the whole store
+    dashboard = reads.dashboard(conn, 400)
+    assert dashboard == reads.dashboard(conn, 400, source="normalized") and dashboard["totalCount"] > 0
 
 
 def test_read_serving_tables_follow_micro_batches(

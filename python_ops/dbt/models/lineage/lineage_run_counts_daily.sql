@@ -23,6 +23,8 @@
     before run_lineage_denormalized is replaced: a late event can move a run to an earlier day);
   - a dbt build: the days of the rows written since the last build (`built_xmin`) up to the newest
     day counted (a moved run's former day lies between them); the first build: every day.
+  Each row keeps the transaction that wrote it (`written_xid`): lineage_dashboard_daily rebuilds the
+  days written since its own last build.
 #}
 
 {%- set batch = var('migrata_batch', false) -%}
@@ -73,7 +75,8 @@ select
     state,
     namespace_name,
     coalesce(c.runs, 0)::bigint as runs,
-    pg_snapshot_xmin(pg_current_snapshot()) as built_xmin
+    pg_snapshot_xmin(pg_current_snapshot()) as built_xmin,
+    pg_current_xact_id() as written_xid
 from counted c
 full join kept k using (run_date, state, namespace_name)
 {% else %}
@@ -82,6 +85,7 @@ select
     state,
     namespace_name,
     runs,
-    pg_snapshot_xmin(pg_current_snapshot()) as built_xmin
+    pg_snapshot_xmin(pg_current_snapshot()) as built_xmin,
+    pg_current_xact_id() as written_xid
 from counted
 {% endif %}
