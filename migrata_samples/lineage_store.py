@@ -81,6 +81,7 @@ def generate_store(
     start = stop - timedelta(days=int(months * 30.44))
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("SET LOCAL session_replication_role = replica")  # skip FK triggers while bulk loading
+        cur.execute("SET LOCAL maintenance_work_mem = '1GB'")  # the index builds below sort in memory
         cur.execute("SELECT setseed(%s)", (seed,))
         cur.execute(
             "INSERT INTO lineage_namespaces (uuid, name) "
