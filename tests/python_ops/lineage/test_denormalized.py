@@ -16,6 +16,7 @@ from python_ops.lineage.backfill import backfill
 from python_ops.lineage.compiled import lineage_models
 from python_ops.lineage.ingest import ingest_events
 from python_ops.lineage.refresh import refresh
+from python_ops.lineage.refresher import refresh_changed
 from python_ops.settings import MigrataSettings
 
 
@@ -189,6 +190,59 @@ def test_late_event_moving_a_run_to_another_month_leaves_no_stale_row(
     assert conn.execute("SELECT count(*) FROM run_lineage_denormalized").fetchone() == runs
 
 
+_LATEST = (
+    "SELECT run_uuid, created_at::text, run_date::text, run_count FROM lineage_jobs_latest "
+    "WHERE job_name = %s"
+)
+
+
+def test_latest_run_is_the_newest_by_time_then_id_in_whichever_month(
+    settings: MigrataSettings, conn: psycopg.Connection
+) -> None:
+    """lineage_jobs_latest reads the newest created_at from the index and the row from that day's
+    partition: ties on created_at go to the greater run id, and a run moved to an earlier month by a
+    late event is found there, through dbt and through micro-batches alike."""
+    older, tie_a, tie_b = (str(uuid.uuid4()) for _ in range(3))
+    ingest_events(
+        conn,
+        [
+            _event("START", "2026-01-10T10:00:00Z", older),
+            _event("START", "2026-02-05T10:00:00Z", tie_a),
+            _event("START", "2026-02-05T10:00:00Z", tie_b),
+        ],
+    )
+    refresh(settings, command="run")
+    assert conn.execute(_LATEST, ("job_a",)).fetchone() == (
+        max(uuid.UUID(tie_a), uuid.UUID(tie_b)),
+        "2026-02-05 10:00:00+00",
+        "2026-02-05",
+        3,
+    )
+
+    # a new run in March becomes the latest; a late event then moves it to the end of February
+    newest = str(uuid.uuid4())
+    models = lineage_models(settings)
+    ingest_events(conn, [_event("START", "2026-03-01T00:10:00Z", newest)])
+    refresh_changed(conn, models)
+    assert conn.execute(_LATEST, ("job_a",)).fetchone() == (
+        uuid.UUID(newest),
+        "2026-03-01 00:10:00+00",
+        "2026-03-01",
+        4,
+    )
+    ingest_events(conn, [_event("OTHER", "2026-02-28T23:00:00Z", newest)])
+    refresh_changed(conn, models)
+    assert conn.execute(_LATEST, ("job_a",)).fetchone() == (
+        uuid.UUID(newest),
+        "2026-02-28 23:00:00+00",
+        "2026-02-28",
+        4,
+    )
+    assert conn.execute(
+        "SELECT count(*) FROM run_lineage_denormalized WHERE run_uuid = %s", (newest,)
+    ).fetchone() == (1,)
+
+
 def test_tables_built_by_an_older_version_gain_new_columns_and_indexes(
     settings: MigrataSettings, conn: psycopg.Connection
 ) -> None:
@@ -206,7 +260,6 @@ def test_tables_built_by_an_older_version_gain_new_columns_and_indexes(
         "SELECT count(*) FROM pg_indexes WHERE indexname = 'run_lineage_denormalized_denormalized_xid_idx'"
     ).fetchone() == (1,)
     assert conn.execute("SELECT count(*) = count(built_xmin) FROM lineage_graph_edges").fetchone() == (True,)
-
     conn.execute("ALTER TABLE run_lineage_denormalized DROP COLUMN denormalized_xid")
     engines = Engines.from_settings(settings)
     assert backfill(engines, models=lineage_models(settings), chunk_size=5).ok  # dbt evolves it first
