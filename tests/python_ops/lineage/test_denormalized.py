@@ -7,11 +7,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from migrata_samples.openlineage import food_delivery_events
 from python_ops.dbt_project import run_dbt
 from python_ops.engines.context import Engines
 from python_ops.errors import MigrataError
+from python_ops.lineage import batch
 from python_ops.lineage.backfill import backfill
 from python_ops.lineage.compiled import lineage_models
 from python_ops.lineage.ingest import ingest_events
@@ -188,6 +190,42 @@ def test_late_event_moving_a_run_to_another_month_leaves_no_stale_row(
     ).fetchall() == [("COMPLETE", 1)]
     runs = conn.execute("SELECT count(*) FROM lineage_runs").fetchone()
     assert conn.execute("SELECT count(*) FROM run_lineage_denormalized").fetchone() == runs
+
+
+def _plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node, *(n for child in node.get("Plans", []) for n in _plan_nodes(child))]
+
+
+def test_replaced_runs_are_looked_for_from_the_earliest_staged_day_on(
+    settings: MigrataSettings, conn: psycopg.Connection
+) -> None:
+    """A run's day only moves earlier (ingestion keeps its first event), so a batch looks for the rows it
+    replaces in the partitions from its earliest day on: the earlier partitions are never read."""
+    runs = {month: str(uuid.uuid4()) for month in ("01", "02", "03")}
+    ingest_events(conn, [_event("START", f"2026-{m}-10T10:00:00Z", run) for m, run in runs.items()])
+    refresh(settings, command="run")
+    models = lineage_models(settings)
+    for name in (batch.RLD, batch.RPLD):
+        assert models.get(name).never_increases  # the models' `partition_by_never_increases`, via dbt
+    assert not models.get(batch.EDGES).never_increases
+
+    model = models.get(batch.RLD)
+    [lookup] = [s for role, s in batch.model_statements(model, None) if role == "old_partitions"]
+    with conn.transaction():
+        conn.execute(
+            "CREATE TEMP TABLE _migrata_stage_run_lineage_denormalized ON COMMIT DROP AS "
+            "SELECT * FROM run_lineage_denormalized WHERE run_date >= '2026-02-01'"
+        )
+        found = conn.execute(lookup).fetchall()
+        plan = conn.execute(sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) {}").format(lookup)).fetchone()[0][0]  # type: ignore[index]
+    assert sorted(str(day) for (day,) in found) == ["2026-02-10", "2026-03-10"]
+    loops = {
+        n["Relation Name"]: n["Actual Loops"]
+        for n in _plan_nodes(plan["Plan"])
+        if n.get("Relation Name", "").startswith("run_lineage_denormalized_p")
+    }
+    assert loops["run_lineage_denormalized_p202601"] == 0  # pruned: never executed
+    assert loops["run_lineage_denormalized_p202602"] == loops["run_lineage_denormalized_p202603"] == 1
 
 
 _LATEST = (
