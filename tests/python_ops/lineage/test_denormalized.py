@@ -298,6 +298,17 @@ def test_tables_built_by_an_older_version_gain_new_columns_and_indexes(
         "SELECT count(*) FROM pg_indexes WHERE indexname = 'run_lineage_denormalized_denormalized_xid_idx'"
     ).fetchone() == (1,)
     assert conn.execute("SELECT count(*) = count(built_xmin) FROM lineage_graph_edges").fetchone() == (True,)
+    # the edge table's (built_xmin) index went with the column: it is back (create_missing_indexes), as is
+    # one dropped from lineage_jobs_latest; each build reads the max of built_xmin through it
+    watermark = "SELECT tablename, indexname FROM pg_indexes WHERE indexdef LIKE '%%(built_xmin)' ORDER BY 1"
+    [(_, jobs_index)] = [row for row in conn.execute(watermark).fetchall() if row[0] == "lineage_jobs_latest"]
+    conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(jobs_index)))
+    refresh(settings, command="run")
+    assert [table for table, _ in conn.execute(watermark).fetchall()] == [
+        "lineage_graph_edges",
+        "lineage_jobs_latest",
+    ]
+
     conn.execute("ALTER TABLE run_lineage_denormalized DROP COLUMN denormalized_xid")
     engines = Engines.from_settings(settings)
     assert backfill(engines, models=lineage_models(settings), chunk_size=5).ok  # dbt evolves it first

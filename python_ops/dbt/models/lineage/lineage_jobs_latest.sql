@@ -7,8 +7,10 @@
         indexes=[
             {'columns': ['job_uuid'], 'unique': true},
             {'columns': ['namespace_name', 'job_name']},
+            {'columns': ['built_xmin']},
         ],
         pre_hook="select pg_advisory_xact_lock(hashtext('migrata.lineage_jobs_latest'))",
+        post_hook="{{ create_missing_indexes(this) }}",
     )
 }}
 {#
@@ -30,7 +32,7 @@
   every input): random heap reads that grew with the store (issue 16). Which runs changed: with var
   `migrata_batch: true` those of `pg_temp.migrata_batch_runs` (a micro-batch or the end of a backfill,
   python_ops/lineage/batch.py); in a dbt build, the rows written since the last build (`built_xmin`,
-  as lineage_graph_edges). The pre-hook lock makes one writer at a time.
+  its max read by index, as lineage_graph_edges). The pre-hook lock makes one writer at a time.
 #}
 
 {%- set batch = var('migrata_batch', false) -%}
