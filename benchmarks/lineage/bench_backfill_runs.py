@@ -83,10 +83,15 @@ def _graphs(conn: psycopg.Connection, nodes: list[str], source: Source) -> None:
         lineage_graph(conn, node, 3, "both", source=source)
 
 
+def _model_times(target: Path) -> dict[str, float]:
+    """Execution time per model in dbt's last run_results.json (no dbt start-up)."""
+    results = json.loads((target / "run_results.json").read_text())
+    return {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results["results"]}
+
+
 def _model_seconds(target: Path) -> float:
     """Execution time of the incremental models in dbt's last run_results.json (no dbt start-up)."""
-    results = json.loads((target / "run_results.json").read_text())
-    return sum(r["execution_time"] for r in results["results"] if r["unique_id"].split(".")[-1] in MODELS)
+    return sum(t for name, t in _model_times(target).items() if name in MODELS)
 
 
 def _reads(conn: psycopg.Connection, jobs: int, label: str, runs: int) -> list[Figure]:
@@ -291,6 +296,11 @@ def run(session: Session, scale: str, sizes: list[int] | None = None) -> list[Fi
             figures.append(
                 Figure(NAME, "incremental refresh of 1K new runs (dbt models)", model_s, "s", size=runs)
             )
+            # per model: which one grows with the store (issue 16 found lineage_jobs_latest and the
+            # partitioned models' old-row lookup)
+            for model, secs in _model_times(target).items():
+                if model in MODELS:
+                    figures.append(Figure(NAME, f"refresh of 1K new runs on {label}: {model}", secs, "s"))
             figures += _reads(conn, counts["jobs"], label, runs)
             size, wal = conn.execute(
                 "SELECT pg_database_size(current_database()), pg_size_bytes(current_setting('max_wal_size'))"

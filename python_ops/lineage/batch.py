@@ -13,7 +13,8 @@ A batch, inside the caller's transaction:
 2. per model, in dependency order: runs the model's pre-hooks from the manifest (the edge model's lock),
    stages its SELECT, creates the monthly partitions the staged rows need
    (`migrata_ensure_range_partitions`), deletes the rows being replaced by the model's unique_key (in
-   the partitions that hold them, looked up first so the delete is pruned), inserts the staged rows.
+   the partitions that hold them, looked up first so the delete is pruned; for a model whose partition
+   key never increases, looked up only from the earliest staged key on), inserts the staged rows.
 
 Tables (DDL, partitioning, indexes) are created and evolved only by dbt: `ensure_tables` checks that
 each model's table exists with every column its SELECT returns, and otherwise runs the models once
@@ -91,6 +92,9 @@ class CompiledModel:
     unique_key: tuple[str, ...]
     partition_by: str | None = None
     pre_hooks: tuple[str, ...] = ()
+    # the model's `partition_by_never_increases` (materialization_partitioned_incremental): a replaced
+    # row lies in the partition of its new key or a later one
+    never_increases: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,15 @@ class LineageModels:
 
 def _stage(model: CompiledModel) -> sql.Identifier:
     return sql.Identifier(f"_migrata_stage_{model.name}")
+
+
+def _from_earliest(model: CompiledModel, part: sql.Identifier, stage: sql.Identifier) -> sql.Composable:
+    """The old-partition lookup's bound when keys never increase: from the earliest staged key on (the
+    executor prunes the earlier partitions) instead of a probe of every partition's unique_key index,
+    which costs what the partitions hold and grew with the store (issue 16)."""
+    if not model.never_increases:
+        return sql.SQL("")
+    return sql.SQL(" AND t.{} >= (SELECT min(s.{}) FROM {} s)").format(part, part, stage)
 
 
 def model_statements(model: CompiledModel, columns: Sequence[str] | None) -> list[tuple[str, sql.Composable]]:
@@ -132,8 +145,8 @@ def model_statements(model: CompiledModel, columns: Sequence[str] | None) -> lis
             (
                 "old_partitions",
                 sql.SQL(
-                    "SELECT DISTINCT t.{} FROM {} t WHERE t.{} = any(array(SELECT s.{} FROM {} s))"
-                ).format(part, table, key, key, stage),
+                    "SELECT DISTINCT t.{} FROM {} t WHERE t.{} = any(array(SELECT s.{} FROM {} s)){}"
+                ).format(part, table, key, key, stage, _from_earliest(model, part, stage)),
             ),
             (
                 "delete",

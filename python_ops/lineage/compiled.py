@@ -3,11 +3,11 @@
 An edge function (it reads settings, as the CLI callback and Dagster resources do): the CLI, the
 server, the data migrations and the benchmarks call `lineage_models(settings)` and hand the result to
 the operations. dbt compiles the three models with the var `migrata_batch: true`; their
-`compiled_code`, `unique_key`, `partition_by` and pre-hooks are read from the manifest and cached as
-JSON under `$MIGRATA_HOME/dbt/lineage_batch/<hash>.json`, the hash being that of every project file
-and of dbt's version, so a changed model is compiled again and an unchanged one never is. The
-database name dbt renders into relation names is removed, so the SQL runs on any database of the
-server (tests use many).
+`compiled_code`, `unique_key`, `partition_by` (and `partition_by_never_increases`) and pre-hooks are
+read from the manifest and cached as JSON under `$MIGRATA_HOME/dbt/lineage_batch/<hash>.json`, the
+hash being that of every project file and of dbt's version, so a changed model is compiled again and
+an unchanged one never is. The database name dbt renders into relation names is removed, so the SQL
+runs on any database of the server (tests use many).
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def _compile(settings: MigrataSettings) -> list[dict[str, object]]:
                 "sql": node["compiled_code"].replace(prefix, ""),
                 "unique_key": [key] if isinstance(key, str) else list(key),
                 "partition_by": config.get("partition_by"),
+                "never_increases": bool(config.get("partition_by_never_increases", False)),
                 "pre_hooks": [h["sql"] for h in config.get("pre-hook", [])],
             }
         )
@@ -95,6 +96,7 @@ def lineage_models(settings: MigrataSettings) -> LineageModels:
                 tuple(m["unique_key"]),  # type: ignore[arg-type]
                 m["partition_by"],  # type: ignore[arg-type]
                 tuple(m["pre_hooks"]),  # type: ignore[arg-type]
+                bool(m.get("never_increases", False)),
             )
             for m in raw
         ),

@@ -13,7 +13,10 @@
        `min_date`/`max_date` and `rebuild: true` ask to rebuild a window (a Dagster partition backfill);
     5. inserts the staged rows, all in one transaction.
   Config: partition_by, unique_key, partition_interval ('month'), partition_indexes (see
-  create_partitioned_table).
+  create_partitioned_table), partition_by_never_increases (default false): true when `partition_by` is
+  never null and a row's new value is never later than the one it is stored under (a run's day is that
+  of its first event, which only moves earlier); the replaced rows are then looked for only in the
+  partitions from the earliest staged value on, not in every partition of the table.
 #}
 {% materialization partitioned_incremental, adapter='postgres' %}
     {%- set target_relation = this.incorporate(type='table') -%}
@@ -65,9 +68,17 @@
     {%- set old_keys = [] -%}
     {%- set null_key = false -%}
     {% if existing is not none and not should_full_refresh() %}
+        {#- with partition_by_never_increases, only the partitions from the earliest staged key on (as a
+            literal, so the planner prunes the rest): a probe of every partition's unique_key index
+            costs what the partitions hold, and grew with the store (issue 16) -#}
+        {%- set bound = none -%}
+        {% if config.get('partition_by_never_increases', false) %}
+            {%- set bound = run_query('select min(' ~ pkey ~ ')::text from ' ~ staged).columns[0].values()[0] -%}
+        {% endif %}
         {%- set found = run_query(
             'select distinct t.' ~ pkey ~ '::text from ' ~ target_relation ~ ' t where t.' ~ ukey
-            ~ ' = any(array(select s.' ~ ukey ~ ' from ' ~ staged ~ ' s))') -%}
+            ~ ' = any(array(select s.' ~ ukey ~ ' from ' ~ staged ~ ' s))'
+            ~ ((" and t." ~ pkey ~ " >= '" ~ (bound | replace("'", "''")) ~ "'") if bound is not none else "")) -%}
         {%- set old_keys = found.columns[0].values() | list -%}
         {%- set null_key = none in old_keys -%}
         {%- set old_keys = old_keys | reject('none') | list -%}

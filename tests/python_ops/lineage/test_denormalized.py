@@ -7,15 +7,18 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from migrata_samples.openlineage import food_delivery_events
 from python_ops.dbt_project import run_dbt
 from python_ops.engines.context import Engines
 from python_ops.errors import MigrataError
+from python_ops.lineage import batch
 from python_ops.lineage.backfill import backfill
 from python_ops.lineage.compiled import lineage_models
 from python_ops.lineage.ingest import ingest_events
 from python_ops.lineage.refresh import refresh
+from python_ops.lineage.refresher import refresh_changed
 from python_ops.settings import MigrataSettings
 
 
@@ -189,6 +192,95 @@ def test_late_event_moving_a_run_to_another_month_leaves_no_stale_row(
     assert conn.execute("SELECT count(*) FROM run_lineage_denormalized").fetchone() == runs
 
 
+def _plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node, *(n for child in node.get("Plans", []) for n in _plan_nodes(child))]
+
+
+def test_replaced_runs_are_looked_for_from_the_earliest_staged_day_on(
+    settings: MigrataSettings, conn: psycopg.Connection
+) -> None:
+    """A run's day only moves earlier (ingestion keeps its first event), so a batch looks for the rows it
+    replaces in the partitions from its earliest day on: the earlier partitions are never read."""
+    runs = {month: str(uuid.uuid4()) for month in ("01", "02", "03")}
+    ingest_events(conn, [_event("START", f"2026-{m}-10T10:00:00Z", run) for m, run in runs.items()])
+    refresh(settings, command="run")
+    models = lineage_models(settings)
+    for name in (batch.RLD, batch.RPLD):
+        assert models.get(name).never_increases  # the models' `partition_by_never_increases`, via dbt
+    assert not models.get(batch.EDGES).never_increases
+
+    model = models.get(batch.RLD)
+    [lookup] = [s for role, s in batch.model_statements(model, None) if role == "old_partitions"]
+    with conn.transaction():
+        conn.execute(
+            "CREATE TEMP TABLE _migrata_stage_run_lineage_denormalized ON COMMIT DROP AS "
+            "SELECT * FROM run_lineage_denormalized WHERE run_date >= '2026-02-01'"
+        )
+        found = conn.execute(lookup).fetchall()
+        plan = conn.execute(sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) {}").format(lookup)).fetchone()[0][0]  # type: ignore[index]
+    assert sorted(str(day) for (day,) in found) == ["2026-02-10", "2026-03-10"]
+    loops = {
+        n["Relation Name"]: n["Actual Loops"]
+        for n in _plan_nodes(plan["Plan"])
+        if n.get("Relation Name", "").startswith("run_lineage_denormalized_p")
+    }
+    assert loops["run_lineage_denormalized_p202601"] == 0  # pruned: never executed
+    assert loops["run_lineage_denormalized_p202602"] == loops["run_lineage_denormalized_p202603"] == 1
+
+
+_LATEST = (
+    "SELECT run_uuid, created_at::text, run_date::text, run_count FROM lineage_jobs_latest "
+    "WHERE job_name = %s"
+)
+
+
+def test_latest_run_is_the_newest_by_time_then_id_in_whichever_month(
+    settings: MigrataSettings, conn: psycopg.Connection
+) -> None:
+    """lineage_jobs_latest reads the newest created_at from the index and the row from that day's
+    partition: ties on created_at go to the greater run id, and a run moved to an earlier month by a
+    late event is found there, through dbt and through micro-batches alike."""
+    older, tie_a, tie_b = (str(uuid.uuid4()) for _ in range(3))
+    ingest_events(
+        conn,
+        [
+            _event("START", "2026-01-10T10:00:00Z", older),
+            _event("START", "2026-02-05T10:00:00Z", tie_a),
+            _event("START", "2026-02-05T10:00:00Z", tie_b),
+        ],
+    )
+    refresh(settings, command="run")
+    assert conn.execute(_LATEST, ("job_a",)).fetchone() == (
+        max(uuid.UUID(tie_a), uuid.UUID(tie_b)),
+        "2026-02-05 10:00:00+00",
+        "2026-02-05",
+        3,
+    )
+
+    # a new run in March becomes the latest; a late event then moves it to the end of February
+    newest = str(uuid.uuid4())
+    models = lineage_models(settings)
+    ingest_events(conn, [_event("START", "2026-03-01T00:10:00Z", newest)])
+    refresh_changed(conn, models)
+    assert conn.execute(_LATEST, ("job_a",)).fetchone() == (
+        uuid.UUID(newest),
+        "2026-03-01 00:10:00+00",
+        "2026-03-01",
+        4,
+    )
+    ingest_events(conn, [_event("OTHER", "2026-02-28T23:00:00Z", newest)])
+    refresh_changed(conn, models)
+    assert conn.execute(_LATEST, ("job_a",)).fetchone() == (
+        uuid.UUID(newest),
+        "2026-02-28 23:00:00+00",
+        "2026-02-28",
+        4,
+    )
+    assert conn.execute(
+        "SELECT count(*) FROM run_lineage_denormalized WHERE run_uuid = %s", (newest,)
+    ).fetchone() == (1,)
+
+
 def test_tables_built_by_an_older_version_gain_new_columns_and_indexes(
     settings: MigrataSettings, conn: psycopg.Connection
 ) -> None:
@@ -206,6 +298,16 @@ def test_tables_built_by_an_older_version_gain_new_columns_and_indexes(
         "SELECT count(*) FROM pg_indexes WHERE indexname = 'run_lineage_denormalized_denormalized_xid_idx'"
     ).fetchone() == (1,)
     assert conn.execute("SELECT count(*) = count(built_xmin) FROM lineage_graph_edges").fetchone() == (True,)
+    # the edge table's (built_xmin) index went with the column: it is back (create_missing_indexes), as is
+    # one dropped from lineage_jobs_latest; each build reads the max of built_xmin through it
+    watermark = "SELECT tablename, indexname FROM pg_indexes WHERE indexdef LIKE '%%(built_xmin)' ORDER BY 1"
+    [(_, jobs_index)] = [row for row in conn.execute(watermark).fetchall() if row[0] == "lineage_jobs_latest"]
+    conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(jobs_index)))
+    refresh(settings, command="run")
+    assert [table for table, _ in conn.execute(watermark).fetchall()] == [
+        "lineage_graph_edges",
+        "lineage_jobs_latest",
+    ]
 
     conn.execute("ALTER TABLE run_lineage_denormalized DROP COLUMN denormalized_xid")
     engines = Engines.from_settings(settings)

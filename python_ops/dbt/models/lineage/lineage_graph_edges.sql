@@ -7,8 +7,10 @@
         indexes=[
             {'columns': ['source_uuid', 'target_uuid'], 'unique': true},
             {'columns': ['target_uuid', 'source_uuid']},
+            {'columns': ['built_xmin']},
         ],
         pre_hook="select pg_advisory_xact_lock(hashtext('migrata.lineage_graph_edges'))",
+        post_hook="{{ create_missing_indexes(this) }}",
     )
 }}
 {#
@@ -25,7 +27,8 @@
   Incremental by transaction, not by time: each run_lineage_denormalized row (and each lineage_job_io
   row) carries the id of the transaction that wrote it, and each build records the oldest transaction
   still running when its snapshot was taken (`built_xmin`); the next build reads only rows written by
-  that transaction or newer. With var `migrata_batch: true` the runs are those of
+  that transaction or newer (the max of `built_xmin`: an index probe, where a scan of every edge grew
+  with the store). With var `migrata_batch: true` the runs are those of
   `pg_temp.migrata_batch_runs` and the jobs those of `pg_temp.migrata_batch_jobs` (a micro-batch run
   by python_ops/lineage/batch.py from this model's compiled SQL). The pre-hook lock serializes
   concurrent dbt builds so their delete + insert of the same edge cannot collide.

@@ -7,8 +7,10 @@
         indexes=[
             {'columns': ['job_uuid'], 'unique': true},
             {'columns': ['namespace_name', 'job_name']},
+            {'columns': ['built_xmin']},
         ],
         pre_hook="select pg_advisory_xact_lock(hashtext('migrata.lineage_jobs_latest'))",
+        post_hook="{{ create_missing_indexes(this) }}",
     )
 }}
 {#
@@ -22,11 +24,15 @@
   holds the job's row as of `job_updated_at`: a reader finding lineage_jobs.updated_at moved since (the
   job's facets changed, with no run) builds that job's answer itself.
 
-  Rebuilt per job: the jobs of the runs that changed are looked up again in run_lineage_denormalized
-  (per job, the (job_uuid, created_at) index of each partition, newest first, one row). Which runs
-  changed: with var `migrata_batch: true` those of `pg_temp.migrata_batch_runs` (a micro-batch or the
-  end of a backfill, python_ops/lineage/batch.py); in a dbt build, the rows written since the last
-  build (`built_xmin`, as lineage_graph_edges). The pre-hook lock makes one writer at a time.
+  Rebuilt per job: the jobs of the runs that changed are looked up again in run_lineage_denormalized.
+  Per job, one pass over the (job_uuid, created_at) index of each monthly partition, index only, gives
+  its run count and newest created_at; the latest run is then read from the one partition that day
+  falls in (lineage_run_date: the partition key is the UTC day of created_at). Ordering the runs of
+  every partition newest first instead read one whole row per partition per job (Merge Append starts
+  every input): random heap reads that grew with the store (issue 16). Which runs changed: with var
+  `migrata_batch: true` those of `pg_temp.migrata_batch_runs` (a micro-batch or the end of a backfill,
+  python_ops/lineage/batch.py); in a dbt build, the rows written since the last build (`built_xmin`,
+  its max read by index, as lineage_graph_edges). The pre-hook lock makes one writer at a time.
 #}
 
 {%- set batch = var('migrata_batch', false) -%}
@@ -78,15 +84,17 @@ select
 from changed_jobs c
 join {{ source('lineage', 'lineage_jobs') }} jb on jb.uuid = c.job_uuid
 cross join lateral (
-    select r.*
-    from {{ ref('run_lineage_denormalized') }} r
-    where r.job_uuid = c.job_uuid
-    order by r.created_at desc, r.run_uuid desc
-    limit 1
-) latest
-cross join lateral (
-    select count(*)::bigint as run_count
+    select count(*)::bigint as run_count, max(r.created_at) as newest
     from {{ ref('run_lineage_denormalized') }} r
     where r.job_uuid = c.job_uuid
 ) total
+-- the newest by created_at, then run_uuid (created_at is never null: a run's first event time)
+cross join lateral (
+    select r.*
+    from {{ ref('run_lineage_denormalized') }} r
+    where r.job_uuid = c.job_uuid and r.created_at = total.newest
+      and r.run_date = {{ lineage_run_date('total.newest') }}
+    order by r.run_uuid desc
+    limit 1
+) latest
 cross join lateral (select {{ lineage_run_json('latest') }} as body) latest_run

@@ -2,6 +2,7 @@
     config(
         materialized='partitioned_incremental',
         partition_by='run_date',
+        partition_by_never_increases=true,
         unique_key='run_uuid',
         pre_hook="select pg_advisory_xact_lock(hashtext('migrata.run_parent_lineage_denormalized'))",
         partition_indexes=[
@@ -15,7 +16,9 @@
 {#
   The pre-hook's lock makes one writer of these rows at a time (a dbt build, migrata's micro-batches;
   a parallel backfill's ranges take it shared): the table has no unique index to stop two of them
-  from inserting the same run twice.
+  from inserting the same run twice. `partition_by_never_increases`: a run's `run_date` is the day of
+  its first event, and ingestion keeps the earliest (LEAST in python_ops/lineage/ingest.py), so a
+  changed run's old row lies in its new partition or a later one, never an earlier one.
 
   One row per run that has a parent (OpenLineage parent run facet): the child run beside its parent
   run and parent job, so "child runs of this run/job" needs no join. The parent run may be unknown to

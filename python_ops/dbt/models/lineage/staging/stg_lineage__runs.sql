@@ -17,7 +17,7 @@ renamed as (
         migrata_lineage_id('job', parent_job_namespace, parent_job_name) as parent_job_uuid,
         facets as run_facets,
         first_event_time as created_at,
-        (first_event_time at time zone 'UTC')::date as run_date,
+        {{ lineage_run_date('first_event_time') }} as run_date,
         updated_at,
         changed_xid
     from source
