@@ -1,9 +1,10 @@
 """Own reading Marquez's Job and Run shapes for the reads: the dbt macros that define them, as SQL.
 
 The Job (`lineage_job_json`), the Run (`lineage_run_json`), their times (`lineage_json_ts`), the state
-map (`lineage_marquez_state`) and the dataset lists (`lineage_datasets_json`) are written once, as dbt
-macros in `python_ops/dbt/macros/`: dbt renders them into `lineage_jobs_latest` (each job's answer
-stored as JSON text), and the reads built at request time (run history, one run, a job whose stored
+map (`lineage_marquez_state`), the dataset lists (`lineage_datasets_json`) and a dashboard entry
+(`lineage_dashboard_entry`) are written once, as dbt macros in `python_ops/dbt/macros/`: dbt renders
+them into `lineage_jobs_latest` (each job's answer stored as JSON text) and `lineage_dashboard_daily`,
+and the reads built at request time (run history, one run, a job whose stored
 answer is out of date, the normalized baseline) render the same macros here with plain Jinja (they use
 no dbt context), so a stored answer and one built at request time cannot drift apart.
 """
@@ -24,6 +25,7 @@ FILES = (
     "lineage_datasets_json",
     "lineage_run_json",
     "lineage_job_json",
+    "lineage_dashboard_entry",
 )
 
 
@@ -57,6 +59,11 @@ def datasets_json(namespaces: str, names: str) -> str:
 def job_json(jb: str, run: str, inputs: str, outputs: str) -> str:
     """Marquez's Job from a lineage_jobs row `jb`, its latest Run `run` (or null) and its inputs/outputs."""
     return str(_module().lineage_job_json(jb, run, inputs, outputs))
+
+
+def dashboard_entry(day: str, state: str, runs: str) -> str:
+    """One dashboard entry, `{"date", "state", "count"}` (as lineage_dashboard_daily stores them)."""
+    return str(_module().lineage_dashboard_entry(day, state, runs))
 
 
 def marquez_states() -> dict[str, str]:

@@ -47,7 +47,7 @@ per_state as (
 select
     d.run_date,
     coalesce(string_agg(
-        json_build_object('date', d.run_date, 'state', s.state, 'count', s.runs)::text, ','
+        {{ lineage_dashboard_entry('d.run_date', 's.state', 's.runs') }}::text, ','
         order by s.state collate "C"), '') as entries_json,
     coalesce(sum(s.runs), 0)::bigint as runs,
     pg_snapshot_xmin(pg_current_snapshot()) as built_xmin
