@@ -33,7 +33,7 @@ import psycopg
 from psycopg import sql
 
 from benchmarks.common import Figure, Session, disk_bytes, p50, session, timed, write_results
-from benchmarks.lineage import BARE_PROBE
+from benchmarks.lineage import BARE_PROBE, explain
 from migrata_samples.lineage_store import dataset_name, generate_store, job_name, new_run_events
 from python_ops.dbt_project import run_dbt
 from python_ops.engines.context import Engines
@@ -119,6 +119,14 @@ def _reads(conn: psycopg.Connection, jobs: int, label: str, runs: int) -> list[F
         figures.append(Figure(NAME, f"read: {what} p50, {label}", secs * 1000, "ms", probe * 1000,
                               "bare single-index probe"))  # fmt: skip
         figures.append(Figure(NAME, f"read: {what} p50", secs * 1000, "ms", size=runs))
+    # where the growing reads spend their time at this size (warm: every page touched above)
+    history = (
+        "SELECT * FROM run_lineage_denormalized r WHERE r.job_uuid = %s "
+        "ORDER BY r.created_at DESC, r.run_uuid DESC LIMIT 100"
+    )
+    explain(conn, f"run history rows, {label}", history, (job_uuid,), buffers=True)
+    explain(conn, f"search prefix job_1%, {label}", *reads.search_statement(conn, "job_1%", limit=100),
+            buffers=True)  # fmt: skip
     return figures
 
 

@@ -42,7 +42,7 @@ import psycopg
 import uvicorn
 
 from benchmarks.common import RESULTS, Figure, Session
-from benchmarks.lineage import BARE_PROBE
+from benchmarks.lineage import BARE_PROBE, explain
 from benchmarks.lineage.bench_backfill_runs import _database
 from migrata_samples.lineage_store import generate_store
 from python_ops.engines.context import Engines
@@ -122,11 +122,6 @@ def _pair(
     ]
 
 
-def _explain(conn: psycopg.Connection, label: str, query: str, params: Any) -> None:
-    plan = conn.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + query, params).fetchall()
-    sys.stderr.write(f"--- EXPLAIN {label}\n" + "\n".join(r[0] for r in plan) + "\n")
-
-
 def _capped(conn: psycopg.Connection, fn: Callable[[], Any], cap: float = SLOW_CAP_S) -> Callable[[], Any]:
     def call() -> Any:
         conn.execute(f"SET statement_timeout = '{int(cap * 1000)}ms'")
@@ -185,7 +180,7 @@ def measure(session: Session, runs: int, *, reuse: bool = False) -> list[Figure]
         floor50, floor95, _ = _samples(lambda: conn.execute(probe, (job_uuid,), prepare=True).fetchall(), 200)
         figures.append(Figure(NAME, f"bare single-index probe ({label}) p50", floor50 * 1000, "ms"))
         figures.append(Figure(NAME, f"bare single-index probe ({label}) p95", floor95 * 1000, "ms"))
-        _explain(conn, "bare single-index probe", probe, (job_uuid,))
+        explain(conn, "bare single-index probe", probe, (job_uuid,))
 
         def normalized(fn: Callable[[], Any], cap: float = SLOW_CAP_S) -> Callable[[], Any]:
             return _capped(conn, fn, cap)
@@ -240,37 +235,33 @@ def measure(session: Session, runs: int, *, reuse: bool = False) -> list[Figure]
             )
 
         # the fast paths' plans: the statements reads.py runs, with this store's values
-        _explain(
+        explain(
             conn,
             "job listing (page of lineage_jobs, the stored answer by key)",
             "SELECT jb.name, l.job_json FROM (SELECT * FROM lineage_jobs WHERE namespace_name = %s "
             "ORDER BY name LIMIT 1000) jb LEFT JOIN lineage_jobs_latest l ON l.job_uuid = jb.uuid",
             (ns,),
         )
-        _explain(
+        explain(
             conn,
             "run history",
             "SELECT run_uuid FROM run_lineage_denormalized r WHERE r.job_uuid = %s "
             "ORDER BY r.created_at DESC, r.run_uuid DESC LIMIT 100",
             (job_uuid,),
         )
-        _explain(conn, "run history total", "SELECT run_count FROM lineage_jobs_latest WHERE job_uuid = %s",
+        explain(conn, "run history total", "SELECT run_count FROM lineage_jobs_latest WHERE job_uuid = %s",
                  (job_uuid,))  # fmt: skip
-        _explain(
+        explain(
             conn,
             "dashboard (a row per day of lineage_dashboard_daily)",
             "SELECT entries_json, runs FROM lineage_dashboard_daily WHERE run_date >= current_date - 7",
             None,
         )
-        _explain(
+        explain(
             conn, "search substring", "SELECT name FROM lineage_datasets WHERE name ILIKE %s", ("%ds\\_12%",)
         )
-        _explain(
-            conn,
-            "search prefix (b-tree range of lineage_0007)",
-            "SELECT name FROM lineage_jobs WHERE lower(name) ~>=~ lower(%s) AND lower(name) ~<~ %s",
-            ("job_1", "job_2"),
-        )
+        explain(conn, "search prefix (the first 100 of the b-tree range of lineage_0007, in its order)",
+                *reads.search_statement(conn, "job_1%", limit=100))  # fmt: skip
 
         # the server as deployed (its read cache on: a repeated graph with nothing committed since is
         # answered from the cache, validated by the database snapshot) and with the cache off (every

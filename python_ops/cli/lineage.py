@@ -432,7 +432,7 @@ def search(
     ctx: typer.Context,
     q: str = typer.Argument(..., help="Text in the name (case-insensitive), or a pattern with % and _."),
     filter: str | None = typer.Option(None, "--filter", help="job or dataset."),
-    sort: str = typer.Option("name", "--sort", help="name or updated_at."),
+    sort: str = typer.Option("name", "--sort", help="name (case-insensitive) or updated_at (newest first)."),
     limit: int = typer.Option(10, "--limit", min=0, help="Results (Marquez's default 10)."),
     namespace: str | None = typer.Option(None, "--namespace", help="Only this namespace."),
 ) -> None:

@@ -382,12 +382,14 @@ SELECT json_build_object('totalCount', count(*), 'results', coalesce(json_agg(js
          'type', s.type, 'name', s.name, 'updatedAt', {ts}, 'namespace', s.namespace_name,
          'nodeId', lower(s.type) || ':' || s.namespace_name || ':' || s.name) ORDER BY {order}),
        '[]'::json))::text
-  FROM (
-  SELECT 'JOB' AS type, name, updated_at, namespace_name FROM lineage_jobs
-   WHERE {match} AND %(jobs)s AND (%(ns)s::text IS NULL OR namespace_name = %(ns)s)
-  UNION ALL
-  SELECT 'DATASET', name, updated_at, namespace_name FROM lineage_datasets
-   WHERE {match} AND %(datasets)s AND (%(ns)s::text IS NULL OR namespace_name = %(ns)s)
+  FROM (SELECT * FROM (
+    (SELECT lower(name) AS folded, 'JOB' AS type, name, updated_at, namespace_name FROM lineage_jobs
+      WHERE {match} AND %(jobs)s AND (%(ns)s::text IS NULL OR namespace_name = %(ns)s)
+      ORDER BY {order} LIMIT %(limit)s)
+    UNION ALL
+    (SELECT lower(name) AS folded, 'DATASET' AS type, name, updated_at, namespace_name FROM lineage_datasets
+      WHERE {match} AND %(datasets)s AND (%(ns)s::text IS NULL OR namespace_name = %(ns)s)
+      ORDER BY {order} LIMIT %(limit)s)) u
   ORDER BY {order} LIMIT %(limit)s) s"""
 
 
@@ -404,23 +406,24 @@ def _search_match(conn: psycopg.Connection, q: str) -> tuple[str, dict[str, Any]
     return "pattern", {"pattern": literal if "%" in q else f"%{literal}%"}
 
 
+# `name`: case-insensitive (the lowered name in code-point order, `~<~`, then the name itself), the order of
+# the prefix b-tree: each table's prefix search reads only its first `limit` entries instead of sorting
+# every match (an ORDER BY over the UNION ALL was planned as a sort of every match)
 _SEARCH_ORDER = {
-    "name": "name, type, namespace_name",
-    "updated_at": "updated_at DESC, name, type, namespace_name",
+    "name": "folded USING ~<~, name, type, namespace_name",
+    "updated_at": "updated_at DESC, folded USING ~<~, name, type, namespace_name",
 }
 
 
-def search_json(
+def search_statement(
     conn: psycopg.Connection,
     q: str,
     filter: str | None = None,
     sort: str = "name",
     limit: int = SEARCH_LIMIT,
     namespace: str | None = None,
-) -> str:
-    """Jobs and datasets whose name matches `q` (case-insensitive; `%` a wildcard, `_` itself; without `%`
-    a substring; `TEXT%` a prefix):
-    `{"totalCount": n, "results": [{"type", "name", "updatedAt", "namespace", "nodeId"}]}`."""
+) -> tuple[str, dict[str, Any]]:
+    """The statement `search_json` runs for these arguments, and its parameters (checked here)."""
     if not q.strip():
         raise PreconditionError("search text q is empty", hint="pass q=TEXT (a name or a pattern with %)")
     kind = (filter or "").upper() or None
@@ -432,13 +435,25 @@ def search_json(
         raise PreconditionError(f"search sort {sort!r} is unknown", hint="use sort=name or sort=updated_at")
     _page(limit, 0)
     how, match = _search_match(conn, q)
-    order = _SEARCH_ORDER[sort.lower()]
-    return _text(
-        conn,
-        _SEARCH.format(order=order, ts=_ts("s.updated_at"), match=_SEARCH_MATCH[how]),
-        {**match, "jobs": kind in (None, "JOB"), "datasets": kind in (None, "DATASET"), "ns": namespace,
-         "limit": limit},
-    )  # fmt: skip
+    statement = _SEARCH.format(
+        order=_SEARCH_ORDER[sort.lower()], ts=_ts("s.updated_at"), match=_SEARCH_MATCH[how]
+    )
+    return statement, {**match, "jobs": kind in (None, "JOB"), "datasets": kind in (None, "DATASET"),
+                       "ns": namespace, "limit": limit}  # fmt: skip
+
+
+def search_json(
+    conn: psycopg.Connection,
+    q: str,
+    filter: str | None = None,
+    sort: str = "name",
+    limit: int = SEARCH_LIMIT,
+    namespace: str | None = None,
+) -> str:
+    """Jobs and datasets whose name matches `q` (case-insensitive; `%` a wildcard, `_` itself; without `%`
+    a substring; `TEXT%` a prefix), the first `limit` by name (case-insensitive) or newest first:
+    `{"totalCount": n, "results": [{"type", "name", "updatedAt", "namespace", "nodeId"}]}`."""
+    return _text(conn, *search_statement(conn, q, filter, sort, limit, namespace))
 
 
 def search(conn: psycopg.Connection, *args: Any, **kwargs: Any) -> dict[str, Any]:

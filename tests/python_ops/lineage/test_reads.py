@@ -20,6 +20,11 @@ from python_ops.lineage.ingest import ingest_events
 from python_ops.settings import MigrataSettings
 
 
+def _folded(name: str) -> tuple[bytes, str]:
+    """Search's name order: the lowered name in code-point order, then the name."""
+    return name.lower().encode(), name
+
+
 def _build(settings: MigrataSettings) -> None:
     report = backfill(Engines.from_settings(settings), models=lineage_models(settings), chunk_size=1000)
     assert report.ok, report.summary()
@@ -97,10 +102,13 @@ def test_search_prefix_and_substring(settings: MigrataSettings, conn: psycopg.Co
     )
     prefix = reads.search(conn, "Job_1%", filter="job", limit=100)
     names = [r["name"] for r in prefix["results"]]
+    # case-insensitive name order: `JOB_1_upper` after `job_19` (`_` > `9`), not first as in byte order
     expected = [r[0] for r in conn.execute(
-        "SELECT name FROM lineage_jobs WHERE lower(name) LIKE 'job\\_1%%' ORDER BY name"
+        "SELECT name FROM lineage_jobs WHERE lower(name) LIKE 'job\\_1%%' "
+        "ORDER BY lower(name) USING ~<~, name"
     ).fetchall()]  # fmt: skip
     assert names == expected and "JOB_1_upper" in names and "jobx1" not in names and len(names) > 5
+    assert names.index("job_19") < names.index("JOB_1_upper"), names
     substring = {r["name"] for r in reads.search(conn, "b_1", filter="job", limit=100)["results"]}
     assert set(expected) <= substring and "jobx1" not in substring
     assert reads.search(conn, "jobx%", limit=100)["totalCount"] == 1
@@ -141,7 +149,7 @@ def test_food_delivery_reads_and_search(settings: MigrataSettings, conn: psycopg
     found = reads.search(conn, "delivery")
     assert found["totalCount"] == len(found["results"]) > 0
     assert all("delivery" in r["name"].lower() for r in found["results"])
-    assert [r["name"] for r in found["results"]] == sorted(r["name"] for r in found["results"])
+    assert [r["name"] for r in found["results"]] == sorted((r["name"] for r in found["results"]), key=_folded)
     prefix = reads.search(conn, "etl_%", filter="job", limit=100)
     assert prefix["results"] and all(
         r["type"] == "JOB" and r["name"].startswith("etl_") for r in prefix["results"]
