@@ -27,6 +27,7 @@ import json
 import shutil
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -82,6 +83,27 @@ def _graphs(conn: psycopg.Connection, nodes: list[str], source: Source) -> None:
     """The depth-3 graph of every node in `nodes` from `source` (one timed batch)."""
     for node in nodes:
         lineage_graph(conn, node, 3, "both", source=source)
+
+
+def _blocks(conn: psycopg.Connection) -> tuple[int, int]:
+    """This database's pages found in shared buffers and read from outside them, so far (the other
+    backends' counts are flushed when they end or within a second; this one's now)."""
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    time.sleep(1.1)
+    row = conn.execute(
+        "SELECT blks_hit, blks_read FROM pg_stat_database WHERE datname = current_database()"
+    ).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def _blocks_figures(
+    label: str, what: str, before: tuple[int, int], after: tuple[int, int], runs: int
+) -> list[Figure]:
+    hit, read = after[0] - before[0], after[1] - before[1]
+    share = f"{read / max(hit + read, 1):.0%} of {hit + read} page accesses"
+    name = f"{what}: pages read from outside shared buffers per run, {label} ({share})"
+    return [Figure(NAME, name, read / runs, "pages")]
 
 
 def _model_times(target: Path) -> dict[str, float]:
@@ -171,6 +193,7 @@ def run(session: Session, scale: str, sizes: list[int] | None = None) -> list[Fi
             batch.ensure_tables(conn, models)  # dbt makes the views and tables (not timed)
             # the same compiled SELECT over every run into an unpartitioned, unindexed table; one
             # transaction, as the batch's temp tables are ON COMMIT DELETE ROWS
+            blocks = _blocks(conn)
             with conn.transaction():
                 for statement in [*batch.SETUP, batch.FILL_ALL, *batch.ANALYZE]:
                     conn.execute(statement)
@@ -182,6 +205,8 @@ def run(session: Session, scale: str, sizes: list[int] | None = None) -> list[Fi
                 bare_rows = conn.execute("SELECT count(*) FROM bare_denormalized").fetchone()[0]
                 conn.execute("DROP TABLE bare_denormalized")
             assert bare_rows == runs, (bare_rows, runs)  # the baseline denormalized every run
+            bare_blocks = _blocks(conn)
+            figures += _blocks_figures(label, "bare copy", blocks, bare_blocks, runs)
             if scale != "xl":
                 fill_s, report = timed(lambda e=engines, m=models: backfill(e, models=m, chunk_size=10_000))
                 assert report.ok, report.summary()
@@ -201,11 +226,13 @@ def run(session: Session, scale: str, sizes: list[int] | None = None) -> list[Fi
                 conn.execute(f"DROP TABLE {tables}")
                 batch.ensure_tables(conn, models)
             meter = session.meter()
+            blocks = _blocks(conn)
             with meter:
                 par_s, report = timed(
                     lambda e=engines, m=models: backfill(e, models=m, chunk_size=10_000, workers=2)
                 )
             assert report.ok, report.summary()
+            figures += _blocks_figures(label, "backfill --workers 2", blocks, _blocks(conn), runs)
             if scale == "xl":
                 fill_s = par_s
             bare_name = "bare INSERT…SELECT, unpartitioned, no indexes"
