@@ -203,6 +203,31 @@ def measure(session: Session, runs: int, *, reuse: bool = False) -> list[Figure]
             floor50,
             decode=orjson.loads,
         )
+        # the floor of the two large answers: their rows read bare, unshaped, through the same indexes (the
+        # listing's 1,000 stored job texts; the history's 100 rows, every column)
+        bare_reads = {
+            "job listing": (
+                lambda: reads.jobs_json(conn, ns, 1000),
+                "SELECT l.job_json::text FROM (SELECT uuid, name FROM lineage_jobs WHERE namespace_name = %s "
+                "ORDER BY name LIMIT 1000) jb LEFT JOIN lineage_jobs_latest l ON l.job_uuid = jb.uuid "
+                "ORDER BY jb.name",
+                (ns,),
+            ),
+            "run history": (
+                lambda: reads.job_runs_json(conn, ns, job, 100),
+                "SELECT * FROM run_lineage_denormalized WHERE job_uuid = %s "
+                "ORDER BY created_at DESC, run_uuid DESC LIMIT 100",
+                (job_uuid,),
+            ),
+        }
+        for what, (read, statement, params) in bare_reads.items():
+            r50, _, _ = _samples(read, REPEAT)
+            bare = lambda s=statement, p=params: conn.execute(s, p, prepare=True).fetchall()  # noqa: E731
+            b50, _, _ = _samples(bare, REPEAT)
+            name = f"floor of the {what}: it vs its rows read bare ({label}) p50"
+            figures.append(
+                Figure(NAME, name, r50 * 1000, "ms", b50 * 1000, "the same rows, unshaped, same indexes")
+            )
         figures += _pair(
             f"dashboard counts, last 7 days ({label})",
             lambda: reads.dashboard_json(conn, 7),
