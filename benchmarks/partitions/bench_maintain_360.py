@@ -1,5 +1,8 @@
 """Partition maintenance on 10 RANGE tables x 36 monthly partitions with nothing to do (goal < 1 s),
-against the first run that created all 360 partitions, measured in the same run."""
+against the first run that created all 360 partitions, measured in the same run.
+
+At xl, the same idle run with 1M and then 10M rows in the tables (goal: flat within 1.5x): nothing to
+do must cost the same whatever the tables hold."""
 
 from __future__ import annotations
 
@@ -10,11 +13,28 @@ from python_ops.engines.context import Engines
 from python_ops.partitions import maintain, manage
 
 NAME = "partitions"
+XL = True
+XL_ROWS = (1_000_000, 10_000_000)  # in all tables together, spread over their 36 months
+
+
+def _fill(conn: psycopg.Connection, tables: int, rows: int, have: int) -> None:
+    """Rows `have`…`rows` (ids) of each table, one per 3 minutes-ish across the premade months."""
+    per_table = (rows - have) // tables
+    start = have // tables
+    for t in range(tables):
+        conn.execute(
+            f"INSERT INTO bench_ev{t} (id, at) SELECT i, date_trunc('month', now()) "
+            "+ (i %% 1000000) * interval '1 month' * 34 / 1000000 "
+            "FROM generate_series(%s::bigint, %s::bigint - 1) i",
+            (start, start + per_table),
+        )
+        conn.execute(f"VACUUM ANALYZE bench_ev{t}")
 
 
 def run(session: Session, scale: str) -> list[Figure]:
-    tables = 10 if scale == "full" else 3
+    tables = 10 if scale in ("full", "xl") else 3
     engines = Engines.from_dsn(session.dsn)
+    figures: list[Figure] = []
     with psycopg.connect(session.dsn, autocommit=True) as conn:
         for t in range(tables):
             conn.execute(
@@ -28,6 +48,24 @@ def run(session: Session, scale: str) -> list[Figure]:
             manage(engines, f"bench_ev{t}", interval="month", premake=4)
         idle = p50(lambda: maintain(engines), repeat=5)
         assert maintain(engines).status == "nothing-to-do"
+        if scale == "xl":
+            have, idle_at = 0, {}
+            for rows in XL_ROWS:
+                _fill(conn, tables, rows, have)
+                have = rows
+                (default_rows,) = conn.execute(  # every row in a month partition: nothing to move
+                    "SELECT count(*) FROM bench_ev0_default"
+                ).fetchone() or (0,)
+                assert default_rows == 0, default_rows
+                assert maintain(engines).status == "nothing-to-do"
+                idle_at[rows] = p50(lambda: maintain(engines), repeat=5)
+                name = "maintain 10 tables x 36 partitions, nothing to do"
+                figures.append(Figure(NAME, name, idle_at[rows], "s", size=rows))
+            low, high = XL_ROWS
+            figures.append(Figure(NAME, f"maintain, nothing to do, {high // 10**6}M rows in the tables",
+                                  idle_at[high], "s", idle_at[low], f"the same with {low // 10**6}M rows",
+                                  "flat within 1.5x"))  # fmt: skip
+            return figures
         sql_idle = p50(lambda: conn.execute("SELECT * FROM migrata_run_maintenance()").fetchall(), repeat=5)
     return [
         Figure(
