@@ -62,10 +62,12 @@ def run(session: Session, scale: str) -> list[Figure]:
             pq.read_metadata(storage.full(path))
         raw_damaged = len(damaged) / (time.perf_counter() - started)
 
-        started = time.perf_counter()
         with session.meter() as meter:
+            started = time.perf_counter()
             report = repair(Engines.from_dsn(session.dsn), store, storage, batch_size=500, workers=8)
-        elapsed = time.perf_counter() - started  # all of it: classify, backup, batches, verify
+            # all of it: classify, backup, batches, verify; but not the meter's walk of the session's
+            # disk when the block ends (0.18-0.27 s over 10K files, timed with the repair before)
+            elapsed = time.perf_counter() - started
         assert report.status == "ok" and report.details["migrated"] == len(damaged), report.summary()
 
         # the same damage again for the seed loop

@@ -1,14 +1,15 @@
 """Own `repair` and its inverse `restore`, both on the shared runner.
 
-repair: check the store and that the storage root is reachable (a precondition, before any write) →
-plan (classify every entry with the current reader) → batches: the first one locks every affected
+repair: plan (check the store and that the storage root is reachable, preconditions before any write;
+classify every entry with the current reader) → batches: the first one locks every affected
 entry and backs them up (verified, registered) in its own transaction, so the backup exists exactly
 when the run's first checkpoint names it and a rerun after any kill reuses it; then each batch locks
-its entries, re-checks them, range-reads each file's footer in a thread pool, re-serializes and
-validates, writes the whole batch with one UPDATE and records the entries that could not be repaired
-— all in the batch's transaction with its checkpoint, so a killed run resumes after the last committed
-batch and no entry is ever half-updated. Entries that fail keep
-their old bytes. Planning decodes each footer once (footers lacking num_rows are recognised by a cheap
+its entries, re-checks them, takes each file's footer range-read, re-serialized and validated in a
+thread pool (read ahead while the previous statements ran, used only for entries still holding the
+bytes they were classified from), writes the whole batch with one UPDATE and records the entries that
+could not be repaired — all in the batch's transaction with its checkpoint, so a killed run resumes
+after the last committed batch and no entry is ever half-updated. Entries that fail keep their old
+bytes. Planning decodes each footer once (footers lacking num_rows are recognised by a cheap
 Thrift check, see `footer.classify_shape`) and hands that structural read to the batch; verification
 re-reads every affected entry and decodes each one unless it holds exactly the bytes (by digest) that
 refetch decoded before writing. The final report counts migrated / skipped / errors and lists every
@@ -27,7 +28,7 @@ import hashlib
 import json
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,20 +84,49 @@ class RepairOperation(Operation):
         self._shapes: dict[str, FooterShape | None] = {}
         # digest of the bytes this process wrote per entry: refetch decoded exactly those bytes
         self._written: dict[str, bytes] = {}
+        # footers re-read ahead of their batch, by the batch's first index in `targets` (see `_read_ahead`)
+        self._ahead: dict[int, list[Future[list[Refetched]]]] = {}
 
     def _classify_many(self, metas: list[bytes]) -> list[tuple[EntryClass, str, FooterShape | None]]:
         # sequential on purpose: measured again with the direct reader (~50 us a footer), slices on a
         # thread pool were no faster on two cores, and slower with more threads
         return [classify_shape(m) for m in metas]
 
-    def _refetch_all(self, todo: list[tuple[str, bytes, FooterShape | None]]) -> list[Refetched]:
-        if self.pool is None or len(todo) < 2:
-            return [refetch(self.storage, path, raw, shape) for path, raw, shape in todo]
+    def _submit(
+        self, todo: list[tuple[str, bytes | None, FooterShape | None]]
+    ) -> list[Future[list[Refetched]]]:
+        assert self.pool is not None
         # one task per slice, not per entry: per-task overhead would eat a local footer read (~0.2 ms)
         size = max(1, -(-len(todo) // (2 * self.workers)))
-        slices = [todo[i : i + size] for i in range(0, len(todo), size)]
-        run = self.pool.map(lambda part: [refetch(self.storage, *entry) for entry in part], slices)
-        return [r for part in run for r in part]
+        return [
+            self.pool.submit(
+                lambda part: [refetch(self.storage, *entry) for entry in part], todo[i : i + size]
+            )
+            for i in range(0, len(todo), size)
+        ]
+
+    def _refetch_all(self, todo: list[tuple[str, bytes | None, FooterShape | None]]) -> list[Refetched]:
+        if self.pool is None or len(todo) < 2:
+            return [refetch(self.storage, path, raw, shape) for path, raw, shape in todo]
+        return [r for part in self._submit(todo) for r in part.result()]
+
+    def _read_ahead(self, start: int) -> None:
+        """Start re-reading the footers of the batch beginning at `start` in the pool, from the shapes
+        classification made, so the files are read while this thread waits on Postgres (the backup, the
+        lock, the update, the commit). Nothing is written from these results unless the batch finds the
+        entry still holding the bytes it was classified from (see `run_batch`). At most the current and
+        the next batch are read ahead: memory stays two batches of footers at any store size."""
+        if self.pool is None or start >= len(self.targets) or start in self._ahead:
+            return
+        paths = self.targets[start : start + self.batch_size]
+        self._ahead[start] = self._submit([(path, None, self._shapes.get(path)) for path in paths])
+
+    def cancel_read_ahead(self) -> None:
+        """Drop footers read ahead for batches that will not run (the run stopped or failed)."""
+        for futures in self._ahead.values():
+            for future in futures:
+                future.cancel()
+        self._ahead.clear()
 
     def find_targets(self, conn: psycopg.Connection) -> None:
         counts, targets, seen, shapes = ClassCounts(), [], {}, {}
@@ -114,12 +144,13 @@ class RepairOperation(Operation):
 
     def plan(self, conn: psycopg.Connection) -> Plan:
         entries = st.check_store(conn, self.store)
+        self.storage.require_reachable()  # before any write: a missing root is not "every file is missing"
         self.find_targets(conn)
         return repair_plan(self.name, self.store, self.counts, len(self.targets), self.only_legacy, entries)
 
     def _back_up(self, conn: psycopg.Connection) -> None:
         """Lock every affected entry and back them up, inside the first batch's transaction."""
-        present = st.lock_entries(conn, self.store, self.targets)
+        present = st.lock_paths(conn, self.store, self.targets)
         backup = backup_entries(
             conn, self.store, [p for p in self.targets if p in present], retention_days=self.retention_days
         )
@@ -134,21 +165,31 @@ class RepairOperation(Operation):
         saved = (position or {}).get("backup")
         if self.backup_table is None and saved and backup_rows(conn, saved) is not None:
             self.backup_table, self.backup_expected = saved, backup_rows(conn, saved)  # a resumed run's
+        chunk, start = self._batch_paths(position)
+        # this batch's footers and the next one's are read in the pool while the statements below run
+        self._read_ahead(start)
+        self._read_ahead(start + len(chunk))
         if self.backup_table is None:
             st.clear_issues(conn, self.name)  # a fresh run reports only its own issues
             self._back_up(conn)
-        chunk, start = self._batch_paths(position)
         after = chunk[-1] if chunk else (position or {}).get("after")
         new_position = {"after": after, "backup": self.backup_table}
         if not chunk:
             return Batch(0, new_position, done=True)
         current = st.lock_entries(conn, self.store, chunk)
-        todo: list[tuple[str, bytes, FooterShape | None]] = []
+        ahead = self._ahead.pop(start, [])
+        read: dict[str, Refetched] = {r.file_path: r for part in ahead for r in part.result()}
+        results: list[Refetched] = []
+        redo: list[tuple[str, bytes | None, FooterShape | None]] = []
         skipped = 0
         for path in chunk:
             raw = current.get(path)
             if raw is None:  # gone since planning: leave it
                 skipped += 1
+                continue
+            if self._seen.get(path) == hash(raw) and path in read:
+                # the very bytes classified: the footer read ahead from their shape is this entry's answer
+                results.append(read[path])
                 continue
             shape = self._shapes.get(path)
             if self._seen.get(path) != hash(raw):
@@ -157,8 +198,8 @@ class RepairOperation(Operation):
                 if not is_target(cls, self.only_legacy):
                     skipped += 1
                     continue
-            todo.append((path, raw, shape))
-        results = self._refetch_all(todo)
+            redo.append((path, raw, shape))
+        results += self._refetch_all(redo)
         updates = [(r.file_path, r.footer) for r in results if r.footer is not None]
         issues = [r.issue for r in results if r.issue is not None]
         st.update_entries(conn, self.store, updates)  # type: ignore[arg-type]
@@ -262,11 +303,10 @@ def repair(
         if not dry_run:
             stack.enter_context(operation_lock(engines, LOCK, store.table, wait=wait))
         conn = stack.enter_context(engines.connect(autocommit=True))
-        st.check_store(conn, store)
-        storage.require_reachable()  # before any write: a missing root is not "every file is missing"
         pool = stack.enter_context(
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="parquet-footer")
         )
+        # the plan checks the store and that storage is reachable (preconditions, before any write)
         op = RepairOperation(
             store,
             storage,
@@ -276,6 +316,7 @@ def repair(
             pool=pool,
             retention_days=retention_days,
         )
+        stack.callback(op.cancel_read_ahead)  # before the pool waits for its threads
         report = execute(op, conn, dry_run=dry_run, on_progress=on_progress)
         issues = [] if dry_run else st.load_issues(conn, op.name)
     report.elapsed_s = time.monotonic() - started

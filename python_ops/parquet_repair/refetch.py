@@ -21,7 +21,7 @@ def refetch(
     """Read `path`'s footer and return new cache bytes, or the issue that prevents it. Never raises.
 
     `cached_shape` is `inspect_footer(cached)` when the caller already made it (classification did),
-    so the old bytes are not read twice."""
+    so the old bytes are not read twice; with it, `cached` itself is not needed."""
     try:
         raw = storage.read_footer(path)
     except StorageIssue as exc:
@@ -41,14 +41,19 @@ def refetch(
     ):
         detail = f"re-serialized footer differs: num_rows {new.num_rows} vs file {meta.num_rows}"
         return Refetched(path, issue=Issue(path, IssueKind.FILE_CORRUPT.value, detail))
-    if cached:
-        old = cached_shape if cached_shape is not None else inspect_footer(cached)
-        if old.legacy and (old.row_group_rows != meta.num_rows or old.schema_names != new.schema_names):
-            detail = (
-                f"cache describes {old.row_group_rows} rows / {len(old.schema_names)} schema nodes, "
-                f"file has {meta.num_rows} / {len(new.schema_names)}"
-            )
-            return Refetched(path, issue=Issue(path, IssueKind.MISMATCH.value, detail))
+    # the shape made by classification stands for the cached bytes (it is their structural read), so a
+    # read-ahead started before the batch re-read the entry needs only the shape
+    old = cached_shape if cached_shape is not None else (inspect_footer(cached) if cached else None)
+    if (
+        old is not None
+        and old.legacy
+        and (old.row_group_rows != meta.num_rows or old.schema_names != new.schema_names)
+    ):
+        detail = (
+            f"cache describes {old.row_group_rows} rows / {len(old.schema_names)} schema nodes, "
+            f"file has {meta.num_rows} / {len(new.schema_names)}"
+        )
+        return Refetched(path, issue=Issue(path, IssueKind.MISMATCH.value, detail))
     return Refetched(path, footer=fresh, num_rows=meta.num_rows)
 
 

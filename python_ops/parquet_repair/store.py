@@ -95,6 +95,13 @@ def lock_entries(conn: psycopg.Connection, store: StoreConfig, paths: Sequence[s
         return {r[0]: bytes(r[1]) if r[1] is not None else b"" for r in cur.fetchall()}
 
 
+def lock_paths(conn: psycopg.Connection, store: StoreConfig, paths: Sequence[str]) -> set[str]:
+    """Lock the given entries (inside the caller's transaction) and return which exist, without their
+    bytes: the backup copies them server-side and each batch reads its own when it re-locks them."""
+    query = sql.SQL("SELECT {p} FROM {t} WHERE {p} = ANY(%s) FOR UPDATE").format(**_ids(store))
+    return {r[0] for r in conn.execute(query, (list(paths),))}
+
+
 def read_entry(conn: psycopg.Connection, store: StoreConfig, path: str) -> bytes | None:
     query = sql.SQL("SELECT {m} FROM {t} WHERE {p} = %s").format(**_ids(store))
     with conn.cursor(binary=True) as cur:
