@@ -201,7 +201,7 @@ class ArchiveSettings(BaseModel):
     )
     # ClickHouse's default (one insert stream per core) holds a block being sorted and written per stream.
     # On 2 cores, one stream halved the INSERT's own memory (~300 -> ~160 MB): the CLI process peaked at
-    # 720-757 MB instead of 873-966 MB archiving 3.83M rows (alternating runs), 780 vs 978 MB at 15.3M rows,
+    # 720-763 MB instead of 873-966 MB archiving 3.83M rows (alternating runs), 780 vs 978 MB at 15.3M rows,
     # for 2-5% more wall time at load 3-5 (Postgres renders the rows on the other core either way).
     pull_insert_threads: int = Field(
         default=1,
