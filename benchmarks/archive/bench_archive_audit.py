@@ -6,8 +6,9 @@
 - where a run's time goes: plan (count from the index, late rows), copy (the Postgres digest runs beside
   it), verify (ClickHouse digest, then waiting for Postgres'), finish;
 - cleanup delete throughput at batch sizes 1K / 10K / 50K;
-- an incremental run with nothing new (goal < 1 s), the compiled models cached, after cleanup and
-  (the default) with every archived row still in Postgres;
+- an incremental run with nothing new (goal < 1 s), the compiled models cached: with every archived
+  row still in Postgres (cleanup is off by default), then after a cleanup with the defaults, right
+  after it and in the steady state (vacuumed); at every scale, xl included;
 - once, what a first run adds: dbt building the table from its model and compiling it (not in the
   throughput figures, which run with the table there and the compiled SQL cached, as every later run);
 - the peak RSS of the process that runs a pull archive as the CLI does: the same pull run again, in a
@@ -62,15 +63,46 @@ def _migrated(reports: list[Report]) -> int:
     return sum(int(r.details.get("records_migrated", 0)) for r in reports)
 
 
-def _pull_in_child(settings_json: str, table: str, now: datetime) -> tuple[float, int, float, float]:
+class PhasePeaks:
+    """A fault hook noting this process's peak RSS per phase of a run: at each phase's start the peak so
+    far (`VmHWM`) closes the previous phase and is reset (/proc/self/clear_refs)."""
+
+    def __init__(self) -> None:
+        self.phase = "plan"
+        self.peaks: dict[str, float] = {}
+        Path("/proc/self/clear_refs").write_text("5")
+
+    def _close(self) -> None:
+        self.peaks[self.phase] = status_kb("self", "VmHWM")["VmHWM"] / 1024
+        Path("/proc/self/clear_refs").write_text("5")
+
+    def __call__(self, phase: str) -> None:
+        name = {"copy": "copy", "verify": "verify", "watermark": "finish"}.get(phase)
+        if name and name not in self.peaks and name != self.phase:
+            self._close()
+            self.phase = name
+
+    def done(self) -> dict[str, float]:
+        self._close()
+        return self.peaks
+
+
+def _pull_in_child(
+    settings_json: str, table: str, now: datetime
+) -> tuple[float, int, float, float, dict[str, float], int]:
     """In a fresh process: one pull run as `migrata archive run` makes it; (seconds, rows, peak RSS MB
-    of this process, RSS MB before the run). chDB runs in this process, so its memory is counted.
-    `VmHWM`, not `ru_maxrss`: getrusage keeps the forking parent's peak across the spawn's exec."""
+    of this process, RSS MB before the run, peak RSS MB per phase, ClickHouse's active parts after it).
+    chDB runs in this process, so its memory is counted. `VmHWM`, not `ru_maxrss`: getrusage keeps the
+    forking parent's peak across the spawn's exec."""
     settings = MigrataSettings.model_validate_json(settings_json)
     before = status_kb("self", "VmRSS")["VmRSS"] / 1024
-    seconds, reports = timed(lambda: _run(settings, table=table, now=now))
+    peaks = PhasePeaks()
+    seconds, reports = timed(lambda: _run(settings, table=table, now=now, hook=peaks))
     assert all(r.ok for r in reports), [r.summary() for r in reports]
-    return seconds, _migrated(reports), status_kb("self", "VmHWM")["VmHWM"] / 1024, before
+    by_phase = peaks.done()
+    with control.clickhouse(settings) as ch:
+        parts = int(ch.command(f"SELECT count() FROM system.parts WHERE active AND table = '{table}'"))
+    return seconds, _migrated(reports), max(by_phase.values()), before, by_phase, parts
 
 
 def _cleanup(settings: MigrataSettings, **kwargs: Any) -> list[Report]:
@@ -142,6 +174,33 @@ class PhaseClock:
         }
 
 
+def _steady_state(
+    settings: MigrataSettings, dsn: str, now: datetime, kept_s: float, aged: int
+) -> list[Figure]:
+    """Cleanup with the defaults (rows older than watermark - 24 h grace), then the run with nothing new:
+    right after the cleanup (its dead rows not vacuumed yet) and once (auto)vacuum has reclaimed them.
+    Sizes are the archived rows, as for the run before cleanup, so the figures draw curves across scales."""
+    seconds, reports = timed(lambda: _cleanup(settings, table=TABLE))
+    assert all(r.ok for r in reports), [r.summary() for r in reports]
+    deleted = sum(r.units_done for r in reports)
+    fresh_s, idle = timed(lambda: _run(settings, table=TABLE, now=now))
+    assert all(r.status == "nothing-to-do" for r in idle)
+    with connect(dsn, autocommit=True) as conn:
+        conn.execute(f"VACUUM ANALYZE {TABLE}")
+        left = conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]  # type: ignore[index]
+    steady_s, idle = timed(lambda: _run(settings, table=TABLE, now=now))
+    assert all(r.status == "nothing-to-do" for r in idle)
+    return [
+        Figure(NAME, f"cleanup with the defaults (batch {settings.archive.batch_size}), all at once",
+               deleted / seconds, "rows/s", size=deleted),
+        Figure(NAME, f"the same: rows deleted / left in Postgres ({left})", deleted, "rows"),
+        Figure(NAME, "incremental run with nothing new, right after cleanup (dead rows not vacuumed)",
+               fresh_s, "s", kept_s, "the same before cleanup", size=aged),
+        Figure(NAME, "incremental run with nothing new, steady state (cleaned up, vacuumed)",
+               steady_s, "s", kept_s, "the same before cleanup", "< 1 s", size=aged),
+    ]  # fmt: skip
+
+
 def run(session: Session, scale: str) -> list[Figure]:
     n = {"small": 200_000, "full": 5_000_000, "xl": 50_000_000}[scale]
     now = datetime.now(UTC)
@@ -196,13 +255,15 @@ def run(session: Session, scale: str) -> list[Figure]:
     _empty_archive(cfg, session.dsn)
     child_meter = session.meter()
     with child_meter, ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        child_s, child_rows, child_mb, child_start_mb = pool.submit(
+        child_s, child_rows, child_mb, child_start_mb, child_peaks, parts = pool.submit(
             _pull_in_child, cfg.model_dump_json(), TABLE, now
         ).result()
     assert child_rows == aged, (child_rows, aged)
     figures += [
         Figure(NAME, f"archive {aged} rows (pull) in a fresh process, as the CLI: peak RSS of that process "
                f"(incl. chDB; {child_start_mb:.0f} MB before the run)", child_mb, "MB", goal="≤ 1024 MB"),
+        *(Figure(NAME, f"the same, peak RSS during the {ph}", mb, "MB") for ph, mb in child_peaks.items()),
+        Figure(NAME, "the same: ClickHouse's active parts of the table after the run", parts, "parts"),
         Figure(NAME, f"archive {aged} rows (pull) in a fresh process: peak RSS Postgres",
                child_meter.engine_mb, "MB"),
         Figure(NAME, "archive run (pull) in a fresh process", child_s, "s", results["pull"][0],
@@ -235,9 +296,10 @@ def run(session: Session, scale: str) -> list[Figure]:
     figures.append(
         Figure(NAME, "incremental run, nothing new, no cleanup (rows kept)", kept_s, "s", size=aged)
     )
-    if scale == "xl":  # the first run and an incremental one; the rest is measured at full
+    if scale == "xl":  # the first run, an incremental one, then cleanup and the steady state
         figures.append(Figure(NAME, f"the same, no cleanup yet ({aged} archived rows still in Postgres)",
                               kept_s, "s"))  # fmt: skip
+        figures += _steady_state(settings, session.dsn, now, kept_s, aged)
         return figures
     pull_rps = results["pull"][1]
     seed_rps = _seed_approach(settings, session.dsn, cutoff, limit=min(aged, 300_000))
@@ -262,10 +324,7 @@ def run(session: Session, scale: str) -> list[Figure]:
         figures.append(Figure(NAME, f"cleanup delete, batch {batch}", rate, "rows/s", rates[10_000],
                               "batch 10000"))  # fmt: skip
     # nothing new, in the steady state (cleanup done): plan, late-row check of the grace window, verify
-    assert all(r.ok for r in _cleanup(settings, table=TABLE))
-    idle_s, idle = timed(lambda: _run(settings, table=TABLE, now=now))
-    assert all(r.status == "nothing-to-do" for r in idle)
-    figures.append(Figure(NAME, "incremental run with nothing new", idle_s, "s", None, "", "< 1 s"))
+    figures += _steady_state(settings, session.dsn, now, kept_s, aged)
     figures.append(
         Figure(NAME, f"the same, no cleanup yet ({aged} archived rows still in Postgres)", kept_s, "s")
     )

@@ -341,8 +341,9 @@ class ArchiveCopy(Operation):
                         slug=self.dataset.slug, chunk_rows=self.config.push_chunk_rows)  # fmt: skip
         # rows an earlier, crashed copy of the slice left are in `before`: not counted again
         before = self._written(lo, hi)
-        pull(self.ch, self._pull_sql(lo, hi), table=self.spec.name,
-             block_rows=self.config.pull_block_rows, block_bytes=self.config.pull_block_bytes)  # fmt: skip
+        cfg = self.config
+        pull(self.ch, self._pull_sql(lo, hi), table=self.spec.name, block_rows=cfg.pull_block_rows,
+             block_bytes=cfg.pull_block_bytes, insert_threads=cfg.pull_insert_threads)  # fmt: skip
         return self._written(lo, hi) - before
 
     def _written(self, lo: datetime, hi: datetime) -> int:

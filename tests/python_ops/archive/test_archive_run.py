@@ -13,11 +13,12 @@ from migrata_samples import archive_rows as sample
 from python_ops.archive import archive_models, state
 from python_ops.archive.apply import specs
 from python_ops.archive.copy import ArchiveCopy
+from python_ops.archive.transport import pull
 from python_ops.dbt_project import run_dbt
 from python_ops.engines import control
 from python_ops.engines.context import Engines
 from python_ops.runner import execute
-from python_ops.settings import ArchiveTable, MigrataSettings
+from python_ops.settings import ArchiveSettings, ArchiveTable, MigrataSettings
 from tests.python_ops.archive.conftest import (
     CUTOFF,
     NOW,
@@ -342,3 +343,29 @@ def test_pull_block_rows_reaches_the_copy(
         assert written >= copied // 100  # at most 100 rows in any block
     else:
         assert written <= 2 * partitions  # one block per slice and partition (two datasets' slices)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_pull_insert_streams_reach_the_insert(
+    settings: MigrataSettings, clickhouse: Any, threads: int
+) -> None:
+    """The pull INSERT runs with the configured insert streams and block caps (what each holds in this
+    process's memory with chDB): the statement itself records the settings it ran under."""
+    cfg = with_archive(settings, pull_insert_threads=threads, pull_block_rows=1000, pull_block_bytes=2**20)
+    clickhouse.command("CREATE TABLE pull_probe (threads UInt64, block UInt64) ENGINE = Memory")
+    pull(
+        clickhouse,
+        "INSERT INTO pull_probe SELECT getSetting('max_insert_threads'), getSetting('max_block_size')",
+        table="pull_probe",
+        block_rows=cfg.archive.pull_block_rows,
+        block_bytes=cfg.archive.pull_block_bytes,
+        insert_threads=cfg.archive.pull_insert_threads,
+    )
+    assert clickhouse.query("SELECT threads, block FROM pull_probe").result_rows == [(threads, 1000)]
+
+
+def test_pull_insert_streams_default_to_one(settings: MigrataSettings) -> None:
+    """One insert stream by default (chDB's memory in the migrata process); 0 is refused, not a default."""
+    assert settings.archive.pull_insert_threads == 1
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        ArchiveSettings(pull_insert_threads=0)
