@@ -423,7 +423,8 @@ def search_statement(
     limit: int = SEARCH_LIMIT,
     namespace: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The statement `search_json` runs for these arguments, and its parameters (checked here)."""
+    """The statement `search_json` runs for these arguments, and its parameters (checked here): `q`, and
+    optionally `filter` (job or dataset), `sort` (name or updated_at), `limit`, `namespace`."""
     if not q.strip():
         raise PreconditionError("search text q is empty", hint="pass q=TEXT (a name or a pattern with %)")
     kind = (filter or "").upper() or None
@@ -442,18 +443,12 @@ def search_statement(
                        "ns": namespace, "limit": limit}  # fmt: skip
 
 
-def search_json(
-    conn: psycopg.Connection,
-    q: str,
-    filter: str | None = None,
-    sort: str = "name",
-    limit: int = SEARCH_LIMIT,
-    namespace: str | None = None,
-) -> str:
+def search_json(conn: psycopg.Connection, *args: Any, **kwargs: Any) -> str:
     """Jobs and datasets whose name matches `q` (case-insensitive; `%` a wildcard, `_` itself; without `%`
     a substring; `TEXT%` a prefix), the first `limit` by name (case-insensitive) or newest first:
-    `{"totalCount": n, "results": [{"type", "name", "updatedAt", "namespace", "nodeId"}]}`."""
-    return _text(conn, *search_statement(conn, q, filter, sort, limit, namespace))
+    `{"totalCount": n, "results": [{"type", "name", "updatedAt", "namespace", "nodeId"}]}`
+    (`search_statement`'s args)."""
+    return _text(conn, *search_statement(conn, *args, **kwargs))
 
 
 def search(conn: psycopg.Connection, *args: Any, **kwargs: Any) -> dict[str, Any]:
