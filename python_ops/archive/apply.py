@@ -30,7 +30,7 @@ from python_ops.archive.compiled import ArchiveModels, Prepared
 from python_ops.archive.copy import ArchiveCopy, FaultHook
 from python_ops.archive.schema import TableSpec, read_spec
 from python_ops.engines.clickhouse import ChdbBusyError
-from python_ops.errors import ConfigError, VerificationError
+from python_ops.errors import ConfigError, EngineError, VerificationError
 from python_ops.locks import operation_lock
 from python_ops.runner import ProgressCallback, Report, execute
 from python_ops.settings import ArchiveSettings
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 LOCK = "archive"
 _BUSY_POLL_S = 0.25
+_RELEASE_GRACE_S = 5.0  # a holder's engine shutting down after it let go of the lock
 T = TypeVar("T")
 
 
@@ -59,14 +60,26 @@ def specs(conn: psycopg.Connection, config: ArchiveSettings, table: str | None =
 
 
 def _when_free(fn: Callable[[], T], *, wait: bool) -> T:
-    """Call `fn`; while another process holds chDB's directory, fail at once or (`wait`) try again."""
+    """Call `fn`; while another process holds chDB's directory, fail at once or (`wait`) try again.
+
+    Once a waited-for holder has let go of the directory's lock, it may still be shutting its engine
+    down, and chDB refuses to start for that moment (an engine error that names no holder): after a
+    wait, such an error is retried for `_RELEASE_GRACE_S` before it is reported."""
+    waited, released_at = False, 0.0
     while True:
         try:
             return fn()
         except ChdbBusyError:
             if not wait:
                 raise
-            time.sleep(_BUSY_POLL_S)
+            waited, released_at = True, 0.0
+        except EngineError:
+            if not waited:
+                raise
+            released_at = released_at or time.monotonic()
+            if time.monotonic() - released_at > _RELEASE_GRACE_S:
+                raise
+        time.sleep(_BUSY_POLL_S)
 
 
 @contextlib.contextmanager
