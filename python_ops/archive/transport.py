@@ -58,25 +58,19 @@ def pull_source(
     return f"(SELECT * FROM {table} WHERE {ch_range(spec, dataset_id, lo, hi)})"
 
 
-def pull_settings(*, block_rows: int, block_bytes: int, insert_threads: int) -> dict[str, int]:
-    """The ClickHouse settings of a pull INSERT: what bounds the blocks (and, with chDB, this process's
-    memory) it holds at once."""
-    return {
-        **INSERT_SETTINGS,
-        "max_block_size": block_rows,
-        "min_insert_block_size_rows": block_rows,
-        "min_insert_block_size_bytes": block_bytes,
-        "max_insert_threads": insert_threads,
-    }
-
-
 def pull(
     ch: Client, statement: str, *, table: str, block_rows: int, block_bytes: int, insert_threads: int
 ) -> None:
     """Run a pull INSERT in blocks of at most `block_rows` rows read from Postgres, written once
     `block_rows` rows or `block_bytes` bytes are gathered, by `insert_threads` streams (with chDB, this
     process's memory); a ClickHouse that cannot reach Postgres becomes a clear `EngineError`."""
-    settings = pull_settings(block_rows=block_rows, block_bytes=block_bytes, insert_threads=insert_threads)
+    settings = {
+        **INSERT_SETTINGS,
+        "max_block_size": block_rows,
+        "min_insert_block_size_rows": block_rows,
+        "min_insert_block_size_bytes": block_bytes,
+        "max_insert_threads": insert_threads,
+    }
     try:
         ch.command(statement, settings=settings)
     except Exception as exc:

@@ -187,12 +187,13 @@ class RepairOperation(Operation):
             if raw is None:  # gone since planning: leave it
                 skipped += 1
                 continue
-            if self._seen.get(path) == hash(raw) and path in read:
+            unchanged = self._seen.get(path) == hash(raw)
+            if unchanged and path in read:
                 # the very bytes classified: the footer read ahead from their shape is this entry's answer
                 results.append(read[path])
                 continue
             shape = self._shapes.get(path)
-            if self._seen.get(path) != hash(raw):
+            if not unchanged:
                 # changed since planning (e.g. repaired by a lazy load): only still-broken ones are redone
                 cls, _detail, shape = classify_shape(raw)
                 if not is_target(cls, self.only_legacy):
