@@ -11,6 +11,12 @@ import psycopg
 # The floor the read goals name ("within 2x of a bare single-index probe"): one prepared primary-key
 # lookup, timed the same way beside the reads in bench_read_api and bench_backfill_runs.
 BARE_PROBE = "SELECT uuid, name FROM lineage_jobs WHERE uuid = %s"
+# A run-history page's rows (a job's newest 100 runs), unshaped: the floor of that read in bench_read_api,
+# and the plan both benchmarks print.
+HISTORY_ROWS = (
+    "SELECT * FROM run_lineage_denormalized WHERE job_uuid = %s "
+    "ORDER BY created_at DESC, run_uuid DESC LIMIT 100"
+)
 
 
 def explain(conn: psycopg.Connection, label: str, query: str, params: Any, *, buffers: bool = False) -> None:

@@ -34,7 +34,7 @@ import psycopg
 from psycopg import sql
 
 from benchmarks.common import Figure, Session, disk_bytes, p50, session, timed, write_results
-from benchmarks.lineage import BARE_PROBE, explain
+from benchmarks.lineage import BARE_PROBE, HISTORY_ROWS, explain
 from migrata_samples.lineage_store import dataset_name, generate_store, job_name, new_run_events
 from python_ops.dbt_project import run_dbt
 from python_ops.engines.context import Engines
@@ -142,11 +142,7 @@ def _reads(conn: psycopg.Connection, jobs: int, label: str, runs: int) -> list[F
                               "bare single-index probe"))  # fmt: skip
         figures.append(Figure(NAME, f"read: {what} p50", secs * 1000, "ms", size=runs))
     # where the growing reads spend their time at this size (warm: every page touched above)
-    history = (
-        "SELECT * FROM run_lineage_denormalized r WHERE r.job_uuid = %s "
-        "ORDER BY r.created_at DESC, r.run_uuid DESC LIMIT 100"
-    )
-    explain(conn, f"run history rows, {label}", history, (job_uuid,), buffers=True)
+    explain(conn, f"run history rows, {label}", HISTORY_ROWS, (job_uuid,), buffers=True)
     explain(conn, f"search prefix job_1%, {label}", *reads.search_statement(conn, "job_1%", limit=100),
             buffers=True)  # fmt: skip
     return figures
@@ -205,8 +201,7 @@ def run(session: Session, scale: str, sizes: list[int] | None = None) -> list[Fi
                 bare_rows = conn.execute("SELECT count(*) FROM bare_denormalized").fetchone()[0]
                 conn.execute("DROP TABLE bare_denormalized")
             assert bare_rows == runs, (bare_rows, runs)  # the baseline denormalized every run
-            bare_blocks = _blocks(conn)
-            figures += _blocks_figures(label, "bare copy", blocks, bare_blocks, runs)
+            figures += _blocks_figures(label, "bare copy", blocks, _blocks(conn), runs)
             if scale != "xl":
                 fill_s, report = timed(lambda e=engines, m=models: backfill(e, models=m, chunk_size=10_000))
                 assert report.ok, report.summary()

@@ -42,7 +42,7 @@ import psycopg
 import uvicorn
 
 from benchmarks.common import RESULTS, Figure, Session
-from benchmarks.lineage import BARE_PROBE, explain
+from benchmarks.lineage import BARE_PROBE, HISTORY_ROWS, explain
 from benchmarks.lineage.bench_backfill_runs import _database
 from migrata_samples.lineage_store import generate_store
 from python_ops.engines.context import Engines
@@ -61,6 +61,11 @@ SLOW_CAP_S = 120.0  # a normalized statement running longer is cancelled
 # the normalized depth-20 walk: > 120 s at 100K and 1M runs (cancelled, twice per run: 4 minutes of a
 # saturated core for a figure reported as "at least"); its cap is lower, the figure still "≥ the cap"
 GRAPH_CAP_S = 20.0
+# the job listing's rows, unshaped: a namespace's first 1,000 jobs by name and their stored answers
+LISTING_ROWS = (
+    "SELECT l.job_json::text FROM (SELECT uuid, name FROM lineage_jobs WHERE namespace_name = %s "
+    "ORDER BY name LIMIT 1000) jb LEFT JOIN lineage_jobs_latest l ON l.job_uuid = jb.uuid ORDER BY jb.name"
+)
 PLOT = Path(__file__).resolve().parents[2] / "docs" / "lineage_reads.png"
 SHORT = {  # figure name prefix → plot panel
     "job listing": "job listing (1 page)",
@@ -206,19 +211,8 @@ def measure(session: Session, runs: int, *, reuse: bool = False) -> list[Figure]
         # the floor of the two large answers: their rows read bare, unshaped, through the same indexes (the
         # listing's 1,000 stored job texts; the history's 100 rows, every column)
         bare_reads = {
-            "job listing": (
-                lambda: reads.jobs_json(conn, ns, 1000),
-                "SELECT l.job_json::text FROM (SELECT uuid, name FROM lineage_jobs WHERE namespace_name = %s "
-                "ORDER BY name LIMIT 1000) jb LEFT JOIN lineage_jobs_latest l ON l.job_uuid = jb.uuid "
-                "ORDER BY jb.name",
-                (ns,),
-            ),
-            "run history": (
-                lambda: reads.job_runs_json(conn, ns, job, 100),
-                "SELECT * FROM run_lineage_denormalized WHERE job_uuid = %s "
-                "ORDER BY created_at DESC, run_uuid DESC LIMIT 100",
-                (job_uuid,),
-            ),
+            "job listing": (lambda: reads.jobs_json(conn, ns, 1000), LISTING_ROWS, (ns,)),
+            "run history": (lambda: reads.job_runs_json(conn, ns, job, 100), HISTORY_ROWS, (job_uuid,)),
         }
         for what, (read, statement, params) in bare_reads.items():
             r50, _, _ = _samples(read, REPEAT)
@@ -260,20 +254,8 @@ def measure(session: Session, runs: int, *, reuse: bool = False) -> list[Figure]
             )
 
         # the fast paths' plans: the statements reads.py runs, with this store's values
-        explain(
-            conn,
-            "job listing (page of lineage_jobs, the stored answer by key)",
-            "SELECT jb.name, l.job_json FROM (SELECT * FROM lineage_jobs WHERE namespace_name = %s "
-            "ORDER BY name LIMIT 1000) jb LEFT JOIN lineage_jobs_latest l ON l.job_uuid = jb.uuid",
-            (ns,),
-        )
-        explain(
-            conn,
-            "run history",
-            "SELECT run_uuid FROM run_lineage_denormalized r WHERE r.job_uuid = %s "
-            "ORDER BY r.created_at DESC, r.run_uuid DESC LIMIT 100",
-            (job_uuid,),
-        )
+        explain(conn, "job listing (page of lineage_jobs, the stored answer by key)", LISTING_ROWS, (ns,))
+        explain(conn, "run history", HISTORY_ROWS, (job_uuid,))
         explain(conn, "run history total", "SELECT run_count FROM lineage_jobs_latest WHERE job_uuid = %s",
                  (job_uuid,))  # fmt: skip
         explain(

@@ -18,7 +18,8 @@ XL_ROWS = (1_000_000, 10_000_000)  # in all tables together, spread over their 3
 
 
 def _fill(conn: psycopg.Connection, tables: int, rows: int, have: int) -> None:
-    """Rows `have`…`rows` (ids) of each table, one per 3 minutes-ish across the premade months."""
+    """Rows `have`…`rows` (ids, split evenly over the tables), their times spread over the first 34 of the
+    premade months (every row in a month partition, none in the default)."""
     per_table = (rows - have) // tables
     start = have // tables
     for t in range(tables):
@@ -53,10 +54,11 @@ def run(session: Session, scale: str) -> list[Figure]:
             for rows in XL_ROWS:
                 _fill(conn, tables, rows, have)
                 have = rows
-                (default_rows,) = conn.execute(  # every row in a month partition: nothing to move
-                    "SELECT count(*) FROM bench_ev0_default"
-                ).fetchone() or (0,)
-                assert default_rows == 0, default_rows
+                for t in range(tables):  # every row in a month partition: nothing to move
+                    (default_rows,) = conn.execute(
+                        f"SELECT count(*) FROM bench_ev{t}_default"
+                    ).fetchone() or (0,)
+                    assert default_rows == 0, (t, default_rows)
                 assert maintain(engines).status == "nothing-to-do"
                 idle_at[rows] = p50(lambda: maintain(engines), repeat=5)
                 name = "maintain 10 tables x 36 partitions, nothing to do"
