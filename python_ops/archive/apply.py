@@ -29,6 +29,7 @@ from python_ops.archive.cleanup import ArchiveCleanup
 from python_ops.archive.compiled import ArchiveModels, Prepared
 from python_ops.archive.copy import ArchiveCopy, FaultHook
 from python_ops.archive.schema import TableSpec, read_spec
+from python_ops.archive.transport import check_times_cross
 from python_ops.engines.clickhouse import ChdbBusyError
 from python_ops.errors import ConfigError, EngineError, VerificationError
 from python_ops.locks import operation_lock
@@ -122,6 +123,8 @@ def run(
         datasets = state.datasets(conn, dataset_id)
 
         def copy_all(ch: Client, prepared: Prepared) -> list[Report]:
+            if config.transport == "pull":
+                check_times_cross(ch, conn, engines.pg_collection)
             reports: list[Report] = []
             steps = prepared.steps
             for dataset in datasets:
@@ -206,6 +209,7 @@ def restore(
         (spec,) = specs(conn, config, table)
         datasets = state.datasets(conn, dataset_id)
         with _clickhouse(engines, wait=wait) as ch:
+            check_times_cross(ch, conn, engines.pg_collection)
             for dataset in datasets:
                 with _lock(engines, f"{spec.name}/{dataset.id}", wait=wait, dry_run=dry_run):
                     op = ArchiveRestore(

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import psycopg
 import pyarrow as pa
@@ -32,7 +33,7 @@ from python_ops.archive.checksum import ch_range, pg_range
 from python_ops.archive.compiled import CompiledTable
 from python_ops.archive.schema import TableSpec
 from python_ops.engines.clickhouse import quote_ident, quote_literal
-from python_ops.errors import EngineError
+from python_ops.errors import ConfigError, EngineError
 
 # ReplacingMergeTree would collapse duplicates inside every inserted block (optimize_on_insert),
 # which costs ~40% of ClickHouse's insert CPU; FINAL collapses them at read time anyway.
@@ -71,15 +72,47 @@ def pull(
         "min_insert_block_size_bytes": block_bytes,
         "max_insert_threads": insert_threads,
     }
+    _through_postgres(ch, statement, f"copy {table} from Postgres", settings)
+
+
+def _through_postgres(ch: Client, statement: str, what: str, settings: dict[str, Any] | None = None) -> Any:
+    """Run a statement that reads Postgres through postgresql(); a ClickHouse that cannot reach
+    Postgres becomes a clear `EngineError`."""
     try:
-        ch.command(statement, settings=settings)
+        return ch.command(statement, settings=settings)
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise EngineError(
-            f"ClickHouse could not copy {table} from Postgres: {reason}",
+            f"ClickHouse could not {what}: {reason}",
             hint="check that ClickHouse reaches Postgres (`migrata engines up` refreshes the named "
             "collection), or set MIGRATA_ARCHIVE__TRANSPORT=push",
         ) from None
+
+
+def check_times_cross(ch: Client, conn: psycopg.Connection, collection: str) -> None:
+    """Refuse to move rows through postgresql() when ClickHouse would shift their times: it must read
+    this connection's `backend_start` as the instant Postgres holds (engines/clickhouse.py says why
+    both sessions run in UTC; a ClickHouse server's own Postgres sessions are not migrata's to set)."""
+    row = conn.execute(
+        "SELECT pid, (extract(epoch FROM backend_start) * 1000000)::bigint, current_user "
+        "FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+    ).fetchone()
+    assert row is not None
+    pid, held, user = row
+    source = f"postgresql({quote_ident(collection)}, schema='pg_catalog', table='pg_stat_activity')"
+    seen = _through_postgres(
+        ch, f"SELECT toUnixTimestamp64Micro(backend_start) FROM {source} WHERE pid = {int(pid)}",
+        "read a time from Postgres",
+    )  # fmt: skip
+    skew = timedelta(microseconds=int(seen) - int(held))
+    if skew:
+        off = f"{abs(skew)} {'late' if skew > timedelta(0) else 'early'}"
+        raise ConfigError(
+            f"ClickHouse reads Postgres' times {off} (its session with Postgres runs in another time zone "
+            "than its own): archived rows would carry shifted times",
+            hint=f"make the ClickHouse server's sessions with Postgres UTC (ALTER ROLE {user} SET timezone = "
+            "'UTC', or PGTZ=UTC in the server's environment), or set MIGRATA_ARCHIVE__TRANSPORT=push",
+        )
 
 
 def _text(spec: TableSpec) -> sql.Composed:

@@ -27,6 +27,20 @@ from python_ops.errors import ConfigError, EngineError, PreconditionError
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
+# ClickHouse's PostgreSQL engine parses a timestamptz's text without its UTC offset, in ClickHouse's
+# session time zone (ClickHouse issue 89128), and pushes time filters to Postgres as offset-less
+# literals. Times cross correctly only when both sessions run in the same zone: UTC, for ClickHouse by
+# a client setting, for Postgres by PGTZ, which libpq (chDB's, in this process) reads at every connect.
+SESSION_TIMEZONE = "UTC"
+CLIENT_SETTINGS = {"session_timezone": SESSION_TIMEZONE}
+
+
+def pin_pg_session_timezone() -> None:
+    """Make every Postgres session this process opens from now on run in UTC, chDB's postgresql()
+    included (psycopg reads times as instants in any zone)."""
+    os.environ["PGTZ"] = SESSION_TIMEZONE
+
+
 # chDB serialises queries per process; a lock keeps threads of one process from interleaving
 # DDL on the same session.
 _CHDB_LOCK = threading.RLock()
@@ -90,7 +104,10 @@ def open_client(*, url: str | None, chdb_path: Path, database: str | None = None
         if url is None:
             chdb_path.mkdir(parents=True, exist_ok=True)
             _require_chdb()
-            client = clickhouse_connect.get_client(interface="chdb", path=str(chdb_path))
+            pin_pg_session_timezone()
+            client = clickhouse_connect.get_client(
+                interface="chdb", path=str(chdb_path), settings=CLIENT_SETTINGS
+            )
         else:
             parsed = urlparse(url)
             client = clickhouse_connect.get_client(
@@ -100,6 +117,7 @@ def open_client(*, url: str | None, chdb_path: Path, database: str | None = None
                 password=unquote(parsed.password or ""),
                 secure=parsed.scheme == "https",
                 connect_timeout=10,
+                settings=CLIENT_SETTINGS,
             )
     except ConfigError:
         raise
