@@ -108,10 +108,11 @@ def check_times_cross(ch: Client, conn: psycopg.Connection, collection: str) -> 
     if skew:
         off = f"{abs(skew)} {'late' if skew > timedelta(0) else 'early'}"
         raise ConfigError(
-            f"ClickHouse reads Postgres' times {off} (its session with Postgres runs in another time zone "
-            "than its own): archived rows would carry shifted times",
-            hint=f"make the ClickHouse server's sessions with Postgres UTC (ALTER ROLE {user} SET timezone = "
-            "'UTC', or PGTZ=UTC in the server's environment), or set MIGRATA_ARCHIVE__TRANSPORT=push",
+            f"ClickHouse reads Postgres' times {off} (its sessions with Postgres do not run in UTC with "
+            "DateStyle ISO, as its own does): archived rows would carry shifted times",
+            hint=f"run the ClickHouse server's sessions with Postgres so (ALTER ROLE {user} SET timezone = "
+            f"'UTC'; ALTER ROLE {user} SET datestyle = 'ISO'; or PGTZ=UTC and PGDATESTYLE=ISO in the "
+            "server's environment), or set MIGRATA_ARCHIVE__TRANSPORT=push",
         )
 
 

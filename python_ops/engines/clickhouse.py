@@ -27,18 +27,20 @@ from python_ops.errors import ConfigError, EngineError, PreconditionError
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
-# ClickHouse's PostgreSQL engine parses a timestamptz's text without its UTC offset, in ClickHouse's
-# session time zone (ClickHouse issue 89128), and pushes time filters to Postgres as offset-less
-# literals. Times cross correctly only when both sessions run in the same zone: UTC, for ClickHouse by
-# a client setting, for Postgres by PGTZ, which libpq (chDB's, in this process) reads at every connect.
+# ClickHouse's PostgreSQL engine parses the text of a timestamptz without its UTC offset, in
+# ClickHouse's session time zone (ClickHouse issue 89128), expects it in ISO format, and pushes time
+# filters to Postgres as offset-less literals. Times cross correctly only when both sessions run in UTC
+# and Postgres writes ISO: ClickHouse by a client setting, Postgres by PGTZ and PGDATESTYLE, which
+# libpq (chDB's, in this process) reads at every connect.
 SESSION_TIMEZONE = "UTC"
 CLIENT_SETTINGS = {"session_timezone": SESSION_TIMEZONE}
+PG_SESSION_ENV = {"PGTZ": SESSION_TIMEZONE, "PGDATESTYLE": "ISO"}
 
 
-def pin_pg_session_timezone() -> None:
-    """Make every Postgres session this process opens from now on run in UTC, chDB's postgresql()
-    included (psycopg reads times as instants in any zone)."""
-    os.environ["PGTZ"] = SESSION_TIMEZONE
+def pin_pg_sessions() -> None:
+    """Make every Postgres session this process opens from now on run in UTC with ISO dates, chDB's
+    postgresql() included (psycopg reads times as instants either way)."""
+    os.environ.update(PG_SESSION_ENV)
 
 
 # chDB serialises queries per process; a lock keeps threads of one process from interleaving
@@ -104,7 +106,7 @@ def open_client(*, url: str | None, chdb_path: Path, database: str | None = None
         if url is None:
             chdb_path.mkdir(parents=True, exist_ok=True)
             _require_chdb()
-            pin_pg_session_timezone()
+            pin_pg_sessions()
             client = clickhouse_connect.get_client(
                 interface="chdb", path=str(chdb_path), settings=CLIENT_SETTINGS
             )

@@ -62,9 +62,9 @@ def _patch(connections: ModuleType) -> None:
                     "driver chdb needs the chdb package (the in-process ClickHouse): install it with "
                     "`pip install chdb`, or use driver http with a ClickHouse server"
                 ) from None
-            from python_ops.engines.clickhouse import pin_pg_session_timezone
+            from python_ops.engines.clickhouse import pin_pg_sessions
 
-            pin_pg_session_timezone()  # the profile's custom_settings pin ClickHouse's side (profiles.yml)
+            pin_pg_sessions()  # the profile's custom_settings pin ClickHouse's side (profiles.yml)
             return clickhouse_connect.get_client(
                 interface="chdb", path=credentials.host, settings=self._conn_settings
             )

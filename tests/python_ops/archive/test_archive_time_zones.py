@@ -1,7 +1,7 @@
-"""Times cross between Postgres and ClickHouse as the same instants, whatever zone the sessions of
-either side default to: a Postgres database set to another zone is archived, rebuilt by dbt in a
-process whose own zone is a third one, cleaned up and restored without one time shifted; a ClickHouse
-session that would read Postgres' times shifted is refused before any row moves."""
+"""Times cross between Postgres and ClickHouse as the same instants, whatever zone and date style the
+sessions of either side default to: a Postgres database set to another zone and DateStyle is archived,
+rebuilt by dbt in a process whose own zone is a third one, cleaned up and restored without one time
+shifted; a ClickHouse session that would read Postgres' times shifted is refused before any row moves."""
 
 from __future__ import annotations
 
@@ -33,14 +33,15 @@ def _in_clickhouse(settings: MigrataSettings) -> dict[str, int]:
     return dict(rows)
 
 
-def test_a_store_in_another_zone_keeps_every_instant_through_run_rebuild_cleanup_and_restore(
+def test_a_store_in_another_zone_and_date_style_keeps_every_instant_through_run_rebuild_cleanup_and_restore(
     settings: MigrataSettings,
     conn: psycopg.Connection,
     seeded: dict[str, set[str]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    zone = sql.SQL("ALTER DATABASE {} SET timezone = 'America/New_York'")
-    conn.execute(zone.format(sql.Identifier(conn.info.dbname)))
+    for setting in ("timezone = 'America/New_York'", "datestyle = 'SQL, DMY'"):  # 30/11/2026 07:00:00 EST
+        alter = sql.SQL("ALTER DATABASE {} SET " + setting)
+        conn.execute(alter.format(sql.Identifier(conn.info.dbname)))
     held = _in_postgres(conn)
     aged = {r[0] for r in conn.execute(f"SELECT id FROM {TABLE} WHERE {TIME} <= %s", (CUTOFF,)).fetchall()}
 
