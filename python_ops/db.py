@@ -1,11 +1,25 @@
-"""Own Postgres connections: one function that opens psycopg connections with a clear error."""
+"""Own Postgres connections: one function that opens psycopg connections with a clear error, and the
+session settings every Postgres session of a migrata process runs with."""
 
 from __future__ import annotations
+
+import os
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from python_ops.errors import EngineError, MigrataError
+
+# Whatever a store's defaults, migrata's Postgres sessions run in UTC with ISO dates: psycopg cannot
+# parse a timestamptz written in DateStyle 'SQL' or 'German', and ClickHouse's postgresql() reads one
+# without its UTC offset, in its own session zone (ClickHouse issue 89128). libpq reads these variables
+# at every connect: psycopg's, chDB's in this process, and dbt's in the processes migrata starts.
+SESSION_ENV = {"PGTZ": "UTC", "PGDATESTYLE": "ISO"}
+
+
+def pin_sessions() -> None:
+    """Make every Postgres session this process, and what it starts, opens from now on use SESSION_ENV."""
+    os.environ.update(SESSION_ENV)
 
 
 def describe_dsn(dsn: str) -> str:
@@ -18,6 +32,7 @@ def describe_dsn(dsn: str) -> str:
 
 def connect(dsn: str, *, autocommit: bool = False, application_name: str = "migrata") -> psycopg.Connection:
     """Open a connection; a refused or unknown server becomes an `EngineError` naming where it looked."""
+    pin_sessions()
     try:
         return psycopg.connect(
             dsn, autocommit=autocommit, application_name=application_name, connect_timeout=10

@@ -28,19 +28,10 @@ if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
 # ClickHouse's PostgreSQL engine parses the text of a timestamptz without its UTC offset, in
-# ClickHouse's session time zone (ClickHouse issue 89128), expects it in ISO format, and pushes time
-# filters to Postgres as offset-less literals. Times cross correctly only when both sessions run in UTC
-# and Postgres writes ISO: ClickHouse by a client setting, Postgres by PGTZ and PGDATESTYLE, which
-# libpq (chDB's, in this process) reads at every connect.
+# ClickHouse's session time zone (ClickHouse issue 89128), and pushes time filters to Postgres as
+# offset-less literals: ClickHouse's session runs in UTC, as Postgres' do (python_ops.db.SESSION_ENV).
 SESSION_TIMEZONE = "UTC"
 CLIENT_SETTINGS = {"session_timezone": SESSION_TIMEZONE}
-PG_SESSION_ENV = {"PGTZ": SESSION_TIMEZONE, "PGDATESTYLE": "ISO"}
-
-
-def pin_pg_sessions() -> None:
-    """Make every Postgres session this process opens from now on run in UTC with ISO dates, chDB's
-    postgresql() included (psycopg reads times as instants either way)."""
-    os.environ.update(PG_SESSION_ENV)
 
 
 # chDB serialises queries per process; a lock keeps threads of one process from interleaving
@@ -106,7 +97,9 @@ def open_client(*, url: str | None, chdb_path: Path, database: str | None = None
         if url is None:
             chdb_path.mkdir(parents=True, exist_ok=True)
             _require_chdb()
-            pin_pg_sessions()
+            from python_ops.db import pin_sessions  # psycopg costs 0.13 s to import: not for `engines status`
+
+            pin_sessions()  # chDB's postgresql() connects with this process's libpq
             client = clickhouse_connect.get_client(
                 interface="chdb", path=str(chdb_path), settings=CLIENT_SETTINGS
             )

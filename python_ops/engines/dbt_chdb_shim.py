@@ -62,9 +62,9 @@ def _patch(connections: ModuleType) -> None:
                     "driver chdb needs the chdb package (the in-process ClickHouse): install it with "
                     "`pip install chdb`, or use driver http with a ClickHouse server"
                 ) from None
-            from python_ops.engines.clickhouse import pin_pg_sessions
+            from python_ops.db import pin_sessions
 
-            pin_pg_sessions()  # the profile's custom_settings pin ClickHouse's side (profiles.yml)
+            pin_sessions()  # Postgres' side of postgresql(); profiles.yml's custom_settings set ClickHouse's
             return clickhouse_connect.get_client(
                 interface="chdb", path=credentials.host, settings=self._conn_settings
             )

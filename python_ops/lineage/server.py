@@ -44,6 +44,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
 
+from python_ops.db import pin_sessions
 from python_ops.engines.context import Engines
 from python_ops.lineage.api import marquez_router
 from python_ops.lineage.batch import LineageModels
@@ -251,6 +252,7 @@ def create_app(engines: Engines, models: LineageModels | None, config: ServerCon
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        pin_sessions()  # the pools' connections are opened by psycopg_pool, not db.connect
         pool = ConnectionPool(
             engines.postgres_dsn,
             min_size=1,

@@ -1,17 +1,24 @@
 """Times cross between Postgres and ClickHouse as the same instants, whatever zone and date style the
 sessions of either side default to: a Postgres database set to another zone and DateStyle is archived,
-rebuilt by dbt in a process whose own zone is a third one, cleaned up and restored without one time
-shifted; a ClickHouse session that would read Postgres' times shifted is refused before any row moves."""
+read by the CLI, rebuilt by dbt in a process whose own zone is a third one, cleaned up and restored
+without one time shifted; a ClickHouse session that would read Postgres' times shifted is refused
+before any row moves."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
 from python_ops.archive.transport import check_times_cross
+from python_ops.db import SESSION_ENV
 from python_ops.dbt_project import run_dbt
 from python_ops.engines import control
 from python_ops.errors import ConfigError
@@ -49,6 +56,17 @@ def test_a_store_in_another_zone_and_date_style_keeps_every_instant_through_run_
     assert all(r.ok for r in reports), [r.summary() for r in reports]
     archived = _in_clickhouse(settings)
     assert set(archived) == aged and archived == {i: held[i] for i in aged}
+
+    # the CLI, a fresh process with no PGTZ or PGDATESTYLE of its own, reads the store's times
+    env = {k: v for k, v in os.environ.items() if k not in SESSION_ENV} | {
+        "MIGRATA_HOME": str(settings.home), "MIGRATA_POSTGRES__DSN": settings.postgres.dsn or "",
+        "MIGRATA_CLICKHOUSE__DATABASE": settings.clickhouse.database,
+    }  # fmt: skip
+    cli = [str(Path(sys.executable).with_name("migrata")), "--json", "archive", "status"]
+    shown = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    marks = {t["watermark"] for t in json.loads(shown.stdout)["tables"] if t["table"] == TABLE}
+    assert marks == {CUTOFF.isoformat()}
 
     # dbt rebuilds the dropped table from Postgres' rows at or below the watermarks, in a process whose
     # own zone is Tokyo and that inherits no PGTZ: the profile and the chDB driver set both sessions
