@@ -3,7 +3,7 @@ is the SQL the run executes; late rows; status; adding a table with one settings
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -12,7 +12,7 @@ import pytest
 from migrata_samples import archive_rows as sample
 from python_ops.archive import archive_models, state
 from python_ops.archive.apply import specs
-from python_ops.archive.copy import ArchiveCopy
+from python_ops.archive.copy import ArchiveCopy, reads_whole_table
 from python_ops.archive.transport import pull
 from python_ops.dbt_project import run_dbt
 from python_ops.engines import control
@@ -148,6 +148,48 @@ def test_dry_run_prints_exactly_the_sql_the_run_executes(
         }
         assert all(s.count("COPY (SELECT") == 1 for s in slices)
     assert "password" not in dry.plan.sql()
+
+
+def test_slices_narrow_where_postgres_would_scan_the_whole_table_for_each(
+    settings: MigrataSettings, conn: psycopg.Connection
+) -> None:
+    table = "lifecycle_audit_log"
+    sample.generate(conn, rows=1500, days=30, datasets=1, now=NOW, tables=(table,))
+    conn.execute(f"VACUUM ANALYZE {table}")  # the statistics a real store has
+    aged = {r[0] for r in conn.execute(f"SELECT id FROM {table} WHERE created_at <= %s", (CUTOFF,))}
+    cfg = with_archive(settings, copy_batch_rows=len(aged) // 2 + 1)  # two slices of half the range each
+    engines = Engines.from_settings(cfg)
+    prepared = archive_models(cfg).prepare(engines, specs(conn, cfg.archive))
+    (spec,) = specs(conn, cfg.archive, table)
+    (dataset,) = state.datasets(conn, "ds-1")
+
+    def copy(client: Any) -> ArchiveCopy:
+        return ArchiveCopy(ch=client, spec=spec, compiled=prepared.tables[table], dataset=dataset,
+                           config=cfg.archive, collection=engines.pg_collection, now=NOW)  # fmt: skip
+
+    def first_slice(plan: Any) -> tuple[Any, Any]:
+        start = datetime.fromisoformat(plan.details["start"])
+        return start, start + timedelta(microseconds=plan.details["width_us"])
+
+    with engines.clickhouse() as ch:
+        # Postgres' plan for a slice of half the range scans the whole table; for a quarter, the index
+        half = execute(copy(ch), conn, dry_run=True).plan
+        start = datetime.fromisoformat(half.details["start"])
+        assert reads_whole_table(conn, spec, dataset.id, start, start + (CUTOFF - start) / 2)
+        assert half.details["slices"] == 4
+        assert not reads_whole_table(conn, spec, dataset.id, *first_slice(half))
+        assert sum(s.description.startswith("copy slice") for s in half.steps) == 4
+
+        # where no narrower slice is read from the index either (a small table), the configured slices
+        conn.execute("SET enable_indexscan = off")
+        conn.execute("SET enable_bitmapscan = off")
+        assert execute(copy(ch), conn, dry_run=True).plan.details["slices"] == 2
+        conn.execute("RESET enable_indexscan")
+        conn.execute("RESET enable_bitmapscan")
+
+        report = execute(copy(ch), conn)
+    assert report.ok and report.batches == 4 and report.units_done == len(aged)
+    assert ch_ids(cfg, table) == aged
 
 
 def _snapshot(conn: psycopg.Connection, settings: MigrataSettings) -> tuple[object, ...]:
