@@ -320,8 +320,14 @@ class ArchiveCopy(Operation):
         self._pg_digest = None  # a plan (again, on resume) digests the range again in its first batch
         self._late = late_ids(conn, self.ch, spec, self.dataset.id, wm)
         start = wm if wm is not None else (oldest - timedelta(microseconds=1) if oldest else cutoff)
-        slices = max(1, math.ceil(total / self.config.copy_batch_rows))
-        slices = _slices(conn, spec, self.dataset.id, start, cutoff, slices) if total else slices
+        configured = max(1, math.ceil(total / self.config.copy_batch_rows))
+        slices = _slices(conn, spec, self.dataset.id, start, cutoff, configured) if total else configured
+        narrowed = (
+            f" in {slices} slices, not {configured}: Postgres would scan the whole table for each of "
+            f"{configured}"
+            if slices != configured
+            else ""
+        )
         width = timedelta(
             microseconds=max(1, math.ceil((cutoff - start) / timedelta(microseconds=1) / slices))
         )
@@ -352,7 +358,7 @@ class ArchiveCopy(Operation):
         )
         return Plan(
             self.name,
-            f"archive {spec.name} of dataset {self.dataset.slug} up to {cutoff.isoformat()}",
+            f"archive {spec.name} of dataset {self.dataset.slug} up to {cutoff.isoformat()}{narrowed}",
             total + len(self._late),
             "rows",
             steps,

@@ -12,6 +12,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from python_ops.errors import PreconditionError
+
 TABLE = "migrata_checkpoints"
 
 
@@ -25,10 +27,16 @@ class Checkpoint:
 
 
 def load(conn: psycopg.Connection, operation: str) -> Checkpoint | None:
-    row = conn.execute(
-        "SELECT status, position, batches, units FROM migrata_checkpoints WHERE operation = %s",
-        (operation,),
-    ).fetchone()
+    try:
+        row = conn.execute(
+            "SELECT status, position, batches, units FROM migrata_checkpoints WHERE operation = %s",
+            (operation,),
+        ).fetchone()
+    except psycopg.errors.UndefinedTable:
+        raise PreconditionError(
+            f"{operation}: {TABLE} does not exist in this database, so the run cannot record its position",
+            hint="run `migrata migrate upgrade core` (or `migrata migrate upgrade` for every component)",
+        ) from None
     if row is None:
         return None
     return Checkpoint(operation, row[0], row[1], row[2], row[3])

@@ -177,6 +177,7 @@ def test_slices_narrow_where_postgres_would_scan_the_whole_table_for_each(
         start = datetime.fromisoformat(half.details["start"])
         assert reads_whole_table(conn, spec, dataset.id, start, start + (CUTOFF - start) / 2)
         assert half.details["slices"] == 4
+        assert "in 4 slices, not 2: Postgres would scan the whole table for each of 2" in half.description
         assert not reads_whole_table(conn, spec, dataset.id, *first_slice(half))
         assert sum(s.description.startswith("copy slice") for s in half.steps) == 4
 

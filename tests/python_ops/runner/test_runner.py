@@ -7,6 +7,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from python_ops.errors import PreconditionError
 from python_ops.runner import Batch, Check, Operation, Plan, Step, checkpoints, execute
 
 
@@ -97,6 +98,18 @@ def test_killed_run_resumes_after_last_committed_batch(tables: psycopg.Connectio
     assert resumed.calls == 2  # batches 3 and 4 only
     assert report.units_done == 1000
     assert tables.execute("SELECT count(*), count(DISTINCT id) FROM dst").fetchone() == (1000, 1000)
+
+
+def test_a_store_without_core_is_refused_before_any_batch(empty_dsn: str) -> None:
+    with psycopg.connect(empty_dsn, autocommit=True) as bare:  # `core` (migrata_checkpoints) not applied
+        bare.execute("CREATE TABLE src (id int PRIMARY KEY, v bigint NOT NULL)")
+        bare.execute("CREATE TABLE dst (id int PRIMARY KEY, v bigint NOT NULL)")
+        bare.execute("INSERT INTO src SELECT g, g FROM generate_series(1, 10) g")
+        op = CopyNumbers(size=5)
+        with pytest.raises(PreconditionError, match="migrata_checkpoints does not exist") as refused:
+            execute(op, bare)
+        assert "migrata migrate upgrade core" in (refused.value.hint or "")
+        assert op.calls == 0 and bare.execute("SELECT count(*) FROM dst").fetchone()[0] == 0
 
 
 def test_failed_verification_reports_failure(tables: psycopg.Connection) -> None:
