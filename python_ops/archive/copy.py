@@ -321,7 +321,7 @@ class ArchiveCopy(Operation):
         self._late = late_ids(conn, self.ch, spec, self.dataset.id, wm)
         start = wm if wm is not None else (oldest - timedelta(microseconds=1) if oldest else cutoff)
         configured = max(1, math.ceil(total / self.config.copy_batch_rows))
-        slices = _slices(conn, spec, self.dataset.id, start, cutoff, configured) if total else configured
+        slices = _slices(conn, spec, self.dataset.id, start, cutoff, configured)  # 1 when nothing is new
         narrowed = (
             f" in {slices} slices, not {configured}: Postgres would scan the whole table for each of "
             f"{configured}"
