@@ -1,5 +1,6 @@
-"""Own Postgres connections: one function that opens psycopg connections with a clear error, and the
-session settings every Postgres session of a migrata process runs with."""
+"""Own Postgres connections: one function that opens psycopg connections with a clear error, the
+session settings every Postgres session of a migrata process runs with, and the clear error for a
+statement Postgres cancelled."""
 
 from __future__ import annotations
 
@@ -58,3 +59,47 @@ def use_autocommit(conn: psycopg.Connection) -> None:
             hint="commit or roll back first (long operations commit batch by batch on their own)",
         )
     conn.autocommit = True
+
+
+# Postgres' text for SQLSTATE 57014 by statement_timeout; ClickHouse relays it inside its own error
+# (as long as the server's lc_messages is English), psycopg raises QueryCanceled with it
+_TIMEOUT_TEXT = "canceling statement due to statement timeout"
+
+
+def _role_and_timeout(conn: psycopg.Connection | None) -> tuple[str, str] | None:
+    if conn is None or conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        return None
+    try:
+        row = conn.execute("SELECT current_user, current_setting('statement_timeout')").fetchone()
+    except psycopg.Error:
+        return None
+    return (row[0], row[1]) if row else None
+
+
+def cancelled(exc: BaseException, what: str, conn: psycopg.Connection | None = None) -> MigrataError | None:
+    """The clear error for a statement of `what` that Postgres cancelled, whether psycopg raised it or
+    ClickHouse relayed it from a postgresql() read; None for any other error. With `conn` (idle: the
+    batch's transaction already rolled back) it names the role and its statement_timeout.
+
+    A role or database with a statement_timeout set for its applications' queries cancels a long
+    batch the same way on every rerun, so the error says which setting to change."""
+    if isinstance(exc, MigrataError):
+        return None
+    text = str(exc)
+    if _TIMEOUT_TEXT not in text and not isinstance(exc, psycopg.errors.QueryCanceled):
+        return None
+    resume = "what was not committed was rolled back: a rerun resumes after the last committed batch"
+    if _TIMEOUT_TEXT not in text:  # pg_cancel_backend, or a server shutting down
+        reason = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        return MigrataError(f"{what}: Postgres cancelled a statement ({reason})", hint=resume)
+    found = _role_and_timeout(conn)
+    role = found[0] if found else "<role>"
+    setting = f"statement_timeout = {found[1]}" if found else "its statement_timeout"
+    return MigrataError(
+        f"{what}: Postgres cancelled a statement after {setting}, set for the role or database "
+        "migrata connects to",
+        hint=f"let migrata's statements run longer: ALTER ROLE {role} SET statement_timeout = 0 "
+        "(ClickHouse's postgresql() reads use the role's setting too), or add "
+        "options=-c statement_timeout=0 to MIGRATA_POSTGRES__DSN for migrata's own sessions, or make the "
+        f"batches smaller; {resume}",
+    )

@@ -33,9 +33,7 @@ class MigrataGroup(TyperGroup):
         except MigrataError as exc:
             if _debug(ctx):
                 raise
-            err.print(f"[red]error:[/red] {escape(exc.message)}")
-            if exc.hint:
-                err.print(f"[dim]hint: {escape(exc.hint)}[/dim]")
+            _print_error(exc)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("[red]interrupted[/red]")
@@ -43,9 +41,24 @@ class MigrataGroup(TyperGroup):
         except Exception as exc:
             if _debug(ctx):
                 raise
+            # a statement cancelled outside the runner (which names its operation): name the command.
+            # Imported here: psycopg stays out of the start-up of commands that never load it.
+            from python_ops.db import cancelled
+
+            words = [a for a in sys.argv[1:] if not a.startswith("-")][:2]
+            known = cancelled(exc, " ".join(["migrata", *words]))
+            if known is not None:
+                _print_error(known)
+                raise typer.Exit(known.exit_code) from None
             err.print(f"[red]error:[/red] {escape(type(exc).__name__)}: {escape(first_line(exc))}")
             err.print("[dim]hint: run again with --debug for the traceback[/dim]")
             raise typer.Exit(1) from None
+
+
+def _print_error(exc: MigrataError) -> None:
+    err.print(f"[red]error:[/red] {escape(exc.message)}")
+    if exc.hint:
+        err.print(f"[dim]hint: {escape(exc.hint)}[/dim]")
 
 
 def _debug(ctx: typer.Context) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from python_ops.db import use_autocommit
+from python_ops.db import cancelled, use_autocommit
 from python_ops.runner import checkpoints
 from python_ops.runner.models import Batch, Check, Plan, Progress, Report
 
@@ -56,7 +56,24 @@ def execute(
     dry_run: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> Report:
-    """Run `op` to completion (or to its plan with `dry_run`) and return its report."""
+    """Run `op` to completion (or to its plan with `dry_run`) and return its report. A statement Postgres
+    cancels (its statement_timeout) becomes one error naming the operation and the setting."""
+    try:
+        return _execute(op, conn, dry_run=dry_run, on_progress=on_progress)
+    except Exception as exc:
+        error = cancelled(exc, op.name, conn)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def _execute(
+    op: Operation,
+    conn: psycopg.Connection,
+    *,
+    dry_run: bool,
+    on_progress: ProgressCallback | None,
+) -> Report:
     notify = on_progress or _noop
     started = time.monotonic()
     use_autocommit(conn)

@@ -17,10 +17,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from migrata_samples import archive_rows as sample
+from python_ops.archive import transport
+from python_ops.db import cancelled
 from python_ops.engines import control
+from python_ops.engines.clickhouse import quote_ident
 from python_ops.engines.context import Engines
 from python_ops.errors import EngineError, PreconditionError
 from python_ops.locks import operation_lock
@@ -124,6 +128,28 @@ def test_clickhouse_failing_mid_run_leaves_postgres_and_watermark(
     control.configure_clickhouse(cfg)
     assert all(r.ok for r in run(cfg, table=TABLE, now=NOW, cleanup=True))
     assert_consistent(conn, cfg, seeded)
+
+
+def test_a_pull_read_cancelled_by_statement_timeout_names_the_setting_not_the_connection(
+    settings: MigrataSettings, conn: psycopg.Connection
+) -> None:
+    # what a store with a statement_timeout for its applications' role does to a long slice's COPY
+    conn.execute("CREATE VIEW slow_rows AS SELECT 1 AS x FROM pg_sleep(2)")
+    conn.execute(
+        sql.SQL("ALTER DATABASE {} SET statement_timeout = '300ms'").format(sql.Identifier(conn.info.dbname))
+    )
+    source = f"postgresql({quote_ident(settings.clickhouse.pg_collection)}, table='slow_rows')"
+    with control.clickhouse(settings) as ch:
+        ch.command("CREATE TABLE slow_copy (x UInt8) ENGINE = Memory")
+        with pytest.raises(Exception) as raised:
+            transport.pull(ch, f"INSERT INTO slow_copy SELECT x FROM {source}", table="slow_rows",
+                           block_rows=1000, block_bytes=1 << 20, insert_threads=1)  # fmt: skip
+    # not "ClickHouse could not copy … check that ClickHouse reaches Postgres": it did
+    assert not isinstance(raised.value, EngineError), raised.value
+    error = cancelled(raised.value, "archive_copy:slow_rows")
+    assert error is not None, raised.value
+    assert error.message.startswith("archive_copy:slow_rows: Postgres cancelled a statement after")
+    assert "ALTER ROLE" in (error.hint or "") and "postgresql() reads" in (error.hint or "")
 
 
 def test_rows_inserted_during_a_run_are_not_lost(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
-from python_ops.errors import PreconditionError
+from python_ops.errors import MigrataError, PreconditionError
 from python_ops.runner import Batch, Check, Operation, Plan, Step, checkpoints, execute
 
 
@@ -16,9 +18,10 @@ class CopyNumbers(Operation):
 
     name = "test:copy-numbers"
 
-    def __init__(self, size: int, fail_at_batch: int | None = None) -> None:
+    def __init__(self, size: int, fail_at_batch: int | None = None, slow_at_batch: int | None = None) -> None:
         self.size = size
         self.fail_at_batch = fail_at_batch
+        self.slow_at_batch = slow_at_batch
         self.calls = 0
 
     def plan(self, conn: psycopg.Connection) -> Plan:
@@ -43,6 +46,9 @@ class CopyNumbers(Operation):
                 "INSERT INTO dst SELECT id, v FROM src WHERE id > %s ORDER BY id LIMIT 1", (position or 0,)
             )
             raise RuntimeError("killed mid-batch")
+        if self.calls == self.slow_at_batch:  # a batch longer than a statement_timeout
+            conn.execute("INSERT INTO dst SELECT id, v FROM src WHERE id > %s LIMIT 1", (position or 0,))
+            conn.execute("SELECT pg_sleep(2)")
         rows = conn.execute(
             "INSERT INTO dst SELECT id, v FROM src WHERE id > %s ORDER BY id LIMIT %s RETURNING id",
             (position or 0, self.size),
@@ -98,6 +104,52 @@ def test_killed_run_resumes_after_last_committed_batch(tables: psycopg.Connectio
     assert resumed.calls == 2  # batches 3 and 4 only
     assert report.units_done == 1000
     assert tables.execute("SELECT count(*), count(DISTINCT id) FROM dst").fetchone() == (1000, 1000)
+
+
+def test_a_batch_cancelled_by_statement_timeout_names_the_setting_and_resumes(
+    tables: psycopg.Connection,
+) -> None:
+    db = sql.Identifier(tables.info.dbname)
+    tables.execute(sql.SQL("ALTER DATABASE {} SET statement_timeout = '300ms'").format(db))
+    # a new session takes the setting
+    with (
+        psycopg.connect(tables.info.dsn, autocommit=True) as limited,
+        pytest.raises(MigrataError) as cancelled,
+    ):
+        execute(CopyNumbers(size=300, slow_at_batch=2), limited)
+    error = cancelled.value
+    assert error.message.startswith(
+        "test:copy-numbers: Postgres cancelled a statement after statement_timeout = 300ms"
+    )
+    role = tables.execute("SELECT current_user").fetchone()[0]
+    assert f"ALTER ROLE {role} SET statement_timeout = 0" in (error.hint or "")
+    # the cancelled batch rolled back with its checkpoint: the first batch alone is in
+    assert tables.execute("SELECT count(*) FROM dst").fetchone()[0] == 300
+    assert checkpoints.load(tables, "test:copy-numbers").position == 300
+
+    tables.execute(sql.SQL("ALTER DATABASE {} RESET statement_timeout").format(db))
+    with psycopg.connect(tables.info.dsn, autocommit=True) as unlimited:
+        report = execute(CopyNumbers(size=300), unlimited)
+    assert report.status == "ok" and report.resumed_from == 300
+    assert tables.execute("SELECT count(*), count(DISTINCT id) FROM dst").fetchone() == (1000, 1000)
+
+
+def test_a_batch_an_administrator_cancels_is_named_and_resumes(tables: psycopg.Connection) -> None:
+    with psycopg.connect(tables.info.dsn, autocommit=True) as run_conn:
+        pid = run_conn.info.backend_pid
+        canceller = threading.Timer(0.5, lambda: tables.execute("SELECT pg_cancel_backend(%s)", (pid,)))
+        canceller.start()
+        try:
+            with pytest.raises(MigrataError) as cancelled:
+                execute(CopyNumbers(size=300, slow_at_batch=2), run_conn)
+        finally:
+            canceller.join()
+    assert cancelled.value.message == (
+        "test:copy-numbers: Postgres cancelled a statement (canceling statement due to user request)"
+    )
+    assert "a rerun resumes after the last committed batch" in (cancelled.value.hint or "")
+    assert checkpoints.load(tables, "test:copy-numbers").position == 300
+    assert tables.execute("SELECT count(*) FROM dst").fetchone()[0] == 300
 
 
 def test_a_store_without_core_is_refused_before_any_batch(empty_dsn: str) -> None:
