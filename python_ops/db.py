@@ -76,6 +76,14 @@ def _role_and_timeout(conn: psycopg.Connection | None) -> tuple[str, str] | None
     return (row[0], row[1]) if row else None
 
 
+def is_cancel(exc: BaseException) -> bool:
+    """Whether `exc` is Postgres cancelling a statement: psycopg's QueryCanceled, or its timeout text
+    relayed by ClickHouse (an error migrata already explained is not one)."""
+    if isinstance(exc, MigrataError):
+        return False
+    return isinstance(exc, psycopg.errors.QueryCanceled) or _TIMEOUT_TEXT in str(exc)
+
+
 def cancelled(exc: BaseException, what: str, conn: psycopg.Connection | None = None) -> MigrataError | None:
     """The clear error for a statement of `what` that Postgres cancelled, whether psycopg raised it or
     ClickHouse relayed it from a postgresql() read; None for any other error. With `conn` (idle: the
@@ -83,11 +91,9 @@ def cancelled(exc: BaseException, what: str, conn: psycopg.Connection | None = N
 
     A role or database with a statement_timeout set for its applications' queries cancels a long
     batch the same way on every rerun, so the error says which setting to change."""
-    if isinstance(exc, MigrataError):
+    if not is_cancel(exc):
         return None
     text = str(exc)
-    if _TIMEOUT_TEXT not in text and not isinstance(exc, psycopg.errors.QueryCanceled):
-        return None
     resume = "what was not committed was rolled back: a rerun resumes after the last committed batch"
     if _TIMEOUT_TEXT not in text:  # pg_cancel_backend, or a server shutting down
         reason = text.strip().splitlines()[0] if text.strip() else type(exc).__name__

@@ -32,7 +32,7 @@ from psycopg import sql
 from python_ops.archive.checksum import ch_range, pg_range
 from python_ops.archive.compiled import CompiledTable
 from python_ops.archive.schema import TableSpec
-from python_ops.db import cancelled
+from python_ops.db import is_cancel
 from python_ops.engines.clickhouse import quote_ident, quote_literal
 from python_ops.errors import ConfigError, EngineError
 
@@ -82,7 +82,7 @@ def _through_postgres(ch: Client, statement: str, what: str, settings: dict[str,
     try:
         return ch.command(statement, settings=settings)
     except Exception as exc:
-        if cancelled(exc, what) is not None:
+        if is_cancel(exc):
             raise  # it reached Postgres: the runner names the setting that cancelled it
         reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise EngineError(
