@@ -8,6 +8,11 @@ run's end), as in a store that has been running for two years. Names and ids mat
 make (`job_<i>` in `ns_<i % 10>`, `ds_<k>` in `ns_<k % 10>`, ids from `migrata_lineage_id` in SQL), so
 real events for the same jobs can be ingested on top. Used by the tests and benchmarks/lineage, with
 `store_raw` (raw rows only, row by row: the ingestion benchmark's baseline and a test seed).
+
+Run ids (`run_ids`): "v7", time-ordered UUIDv7 from the run's start (the OpenLineage clients' own ids
+since client 1.15: 48 bits of Unix milliseconds, then random bits), or "v4", random (older producers,
+Marquez's examples): the worst case for every index keyed by run id, whose inserts and probes then land
+on random pages.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 
@@ -63,6 +68,22 @@ def _drop_indexes(cur: psycopg.Cursor, tables: Sequence[str]) -> list[str]:
     return [create for _, create in pairs]
 
 
+RunIds = Literal["v7", "v4"]
+# a run's id from `h` (32 random hex digits) and, for v7, its start `t0`: the version and variant digits set
+_RUN_ID = {
+    "v7": "(lpad(to_hex(floor(extract(epoch FROM t0) * 1000)::bigint), 12, '0') || '7' || substr(h, 14, 3)"
+    " || '8' || substr(h, 18, 15))::uuid",
+    "v4": "(substr(h, 1, 12) || '4' || substr(h, 14, 3) || '8' || substr(h, 18, 15))::uuid",
+}
+
+
+def uuid7(at: datetime) -> uuid.UUID:
+    """A UUIDv7 for the instant `at` (aware): Unix milliseconds, then random bits (RFC 9562)."""
+    millis = (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+    value = (millis << 80) | uuid.uuid4().int & ((1 << 80) - 1)
+    return uuid.UUID(int=value & ~(0xF << 76) | 7 << 76)
+
+
 def generate_store(
     conn: psycopg.Connection,
     runs: int,
@@ -72,6 +93,7 @@ def generate_store(
     end: datetime | None = None,
     parent_every: int = 10,
     seed: float = 0.42,
+    run_ids: RunIds = "v7",
 ) -> dict[str, int]:
     """Fill the normalized lineage tables with `runs` runs; return row counts. Expects empty tables."""
     n_jobs = jobs or max(10, runs // 100)
@@ -121,12 +143,15 @@ def generate_store(
         )
         cur.execute("CREATE INDEX ON _gen_io (job_idx)")
         cur.execute(
-            """CREATE TEMP TABLE _gen_runs ON COMMIT DROP AS
-               SELECT g, md5('run:' || g)::uuid AS uuid, (hashint4(g) & 2147483647) %% %(jobs)s AS job_idx,
-                      %(start)s::timestamptz
-                        + (%(stop)s::timestamptz - %(start)s::timestamptz) * (g::float8 / %(n)s) AS t0,
-                      (hashint4(g + 13) & 2147483647) %% 100 AS dice
-                 FROM generate_series(1, %(n)s) g""",
+            f"""CREATE TEMP TABLE _gen_runs ON COMMIT DROP AS
+               SELECT g, {_RUN_ID[run_ids]} AS uuid, job_idx, t0, dice
+                 FROM (SELECT g, md5('run:' || g) AS h,
+                              (hashint4(g) & 2147483647) %% %(jobs)s AS job_idx,
+                              %(start)s::timestamptz
+                                + (%(stop)s::timestamptz - %(start)s::timestamptz) * (g::float8 / %(n)s)
+                                AS t0,
+                              (hashint4(g + 13) & 2147483647) %% 100 AS dice
+                         FROM generate_series(1, %(n)s) g) s""",
             {"n": runs, "jobs": n_jobs, "start": start, "stop": stop},
         )
         cur.execute("CREATE UNIQUE INDEX ON _gen_runs (g)")
@@ -191,7 +216,8 @@ def new_run_events(
     for n in range(count):
         i = (offset + n * 7919) % jobs
         ns, name = job_name(i)
-        run = str(uuid.uuid4())
+        t = when + timedelta(milliseconds=n)
+        run = str(uuid7(t))
         outputs = [dict(zip(("namespace", "name"), dataset_name(5 * i + o), strict=True)) for o in range(2)]
         inputs = (
             [
@@ -201,7 +227,6 @@ def new_run_events(
             if i
             else []
         )
-        t = when + timedelta(milliseconds=n)
         for kind, dt in (("START", t), ("COMPLETE", t + timedelta(seconds=45))):
             events.append(
                 {

@@ -18,6 +18,11 @@ backfill and the disk it leaves:
 
 Before each size, the disk it needs is estimated from the last size's footprint per run; a size that
 would not fit is skipped with a message rather than filling the disk under the engines.
+
+The store's run ids are UUIDv7, time-ordered, as OpenLineage clients make them (since client 1.15), unless
+`--run-ids v4`: random ids, the worst case for every index keyed by run id (the inputs' and outputs' keys
+the backfill probes per run; at 10M runs they no longer fit shared buffers), and the store of the rounds
+before round uuid10 (docs/performance_log.md).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from psycopg import sql
 
 from benchmarks.common import Figure, Session, disk_bytes, p50, session, timed, write_results
 from benchmarks.lineage import BARE_PROBE, HISTORY_ROWS, explain
-from migrata_samples.lineage_store import dataset_name, generate_store, job_name, new_run_events
+from migrata_samples.lineage_store import RunIds, dataset_name, generate_store, job_name, new_run_events
 from python_ops.dbt_project import run_dbt
 from python_ops.engines.context import Engines
 from python_ops.lineage import batch, reads
@@ -161,7 +166,8 @@ def _fits(session: Session, runs: int, per_run: float | None, wal: int) -> bool:
     return False
 
 
-def run(session: Session, scale: str, sizes: list[int] | None = None) -> list[Figure]:
+def run(session: Session, scale: str, sizes: list[int] | None = None, run_ids: RunIds = "v7") -> list[Figure]:
+    """Every figure at each size; `run_ids` as the store's producers make them (module docstring)."""
     figures: list[Figure] = []
     target = session.home / "dbt-target"  # dbt artifacts of this run only (others may run dbt meanwhile)
     per_run: float | None = None  # the last size's database bytes per run, to decide whether the next fits
@@ -173,12 +179,12 @@ def run(session: Session, scale: str, sizes: list[int] | None = None) -> list[Fi
             break
         dsn, settings = _database(session, f"bench_{runs}")
         with psycopg.connect(dsn, autocommit=True) as conn:
-            took, counts = timed(lambda c=conn, n=runs: generate_store(c, n, months=24))
+            took, counts = timed(lambda c=conn, n=runs: generate_store(c, n, months=24, run_ids=run_ids))
             figures.append(
                 Figure(
                     NAME,
                     f"generate store ({label}, {counts['inputs'] + counts['outputs']} IO "
-                    f"rows, {counts['child_runs']} child runs)",
+                    f"rows, {counts['child_runs']} child runs, UUID{run_ids} run ids)",
                     took,
                     "s",
                 )
@@ -355,10 +361,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", choices=list(SIZES), default="small")
     parser.add_argument("--runs", type=int, nargs="*", help="store sizes instead of --scale's")
+    parser.add_argument(
+        "--run-ids",
+        choices=["v7", "v4"],
+        default="v7",
+        help="v7: time-ordered, as OpenLineage clients make them (default); v4: random, the worst case",
+    )
     args = parser.parse_args()
     with session() as s:
-        figures = run(s, args.scale, args.runs)
-    write_results("bench_backfill_runs", figures, {"scale": args.scale, "capability": "lineage"})
+        figures = run(s, args.scale, args.runs, args.run_ids)
+    meta = {"scale": args.scale, "capability": "lineage", "run_ids": args.run_ids}
+    write_results("bench_backfill_runs", figures, meta)
     for f in figures:
         base = f" vs {f.baseline:.4g} ({f.baseline_name}): {f.ratio:.2f}x" if f.ratio is not None else ""
         print(f"{f.name}: {f.value:.4g} {f.unit}{base}  [{f.goal}]", flush=True)
