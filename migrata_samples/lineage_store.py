@@ -69,12 +69,16 @@ def _drop_indexes(cur: psycopg.Cursor, tables: Sequence[str]) -> list[str]:
 
 
 RunIds = Literal["v7", "v4"]
-# a run's id from `h` (32 random hex digits) and, for v7, its start `t0`: the version and variant digits set
-_RUN_ID = {
-    "v7": "(lpad(to_hex(floor(extract(epoch FROM t0) * 1000)::bigint), 12, '0') || '7' || substr(h, 14, 3)"
-    " || '8' || substr(h, 18, 15))::uuid",
-    "v4": "(substr(h, 1, 12) || '4' || substr(h, 14, 3) || '8' || substr(h, 18, 15))::uuid",
+# a run id's first 12 hex digits: v7, the Unix milliseconds of its start `t0`; v4, random (of `h`, 32 random
+# hex digits, which also give the rest once the version and variant digits are set)
+_RUN_ID_HEAD = {
+    "v7": "lpad(to_hex(floor(extract(epoch FROM t0) * 1000)::bigint), 12, '0')",
+    "v4": "substr(h, 1, 12)",
 }
+
+
+def _run_id(kind: RunIds) -> str:
+    return f"({_RUN_ID_HEAD[kind]} || '{kind[1]}' || substr(h, 14, 3) || '8' || substr(h, 18, 15))::uuid"
 
 
 def uuid7(at: datetime) -> uuid.UUID:
@@ -144,7 +148,7 @@ def generate_store(
         cur.execute("CREATE INDEX ON _gen_io (job_idx)")
         cur.execute(
             f"""CREATE TEMP TABLE _gen_runs ON COMMIT DROP AS
-               SELECT g, {_RUN_ID[run_ids]} AS uuid, job_idx, t0, dice
+               SELECT g, {_run_id(run_ids)} AS uuid, job_idx, t0, dice
                  FROM (SELECT g, md5('run:' || g) AS h,
                               (hashint4(g) & 2147483647) %% %(jobs)s AS job_idx,
                               %(start)s::timestamptz

@@ -34,6 +34,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import get_args
 
 import psycopg
 from psycopg import sql
@@ -363,7 +364,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, nargs="*", help="store sizes instead of --scale's")
     parser.add_argument(
         "--run-ids",
-        choices=["v7", "v4"],
+        choices=get_args(RunIds),
         default="v7",
         help="v7: time-ordered, as OpenLineage clients make them (default); v4: random, the worst case",
     )
